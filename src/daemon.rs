@@ -1,0 +1,2 @@
+//! wdavdaemon (being written).
+pub fn main() -> i32 { 0 }

@@ -1,0 +1,12 @@
+//! The agent library: everything `wdavdaemon` and `mdatp` do lives here; the binaries in
+//! `src/bin/` are thin. See `docs/ARCHITECTURE.md` for the code map and the invariants.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod archive;
+pub mod engine;
+pub mod exclusions;
+pub mod paths;
+pub mod scan;
+pub mod cli;
+pub mod daemon;

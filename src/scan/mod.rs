@@ -1,0 +1,3 @@
+//! On-demand scanning: one file (`file`), and trees of files (`walk`).
+
+pub mod file;
