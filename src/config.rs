@@ -743,8 +743,8 @@ mod tests {
             (r#"{"antivirusEngine": {"threatTypeSettings": [{"key": "archive_bomb", "value": "nuke"}]}}"#,
              "antivirusEngine.threatTypeSettings[0].value: unknown variant `nuke`"),
             (r#"{"antivirusEngine": {"exclusions": [{"$type": "excludedPath", "path": "/x", "isDirectory": "yes"}]}}"#,
-             "antivirusEngine.exclusions[0].isDirectory: invalid type"),
-            (r#"{"antivirusEngine": "#, "mdatp_managed.json: not valid JSON: EOF while parsing"),
+             "antivirusEngine.exclusions[0]: invalid type: string \"yes\", expected a boolean"),
+            (r#"{"antivirusEngine": "#, "mdatp_managed.json: antivirusEngine: not valid JSON: EOF while parsing"),
             (r#"{"cloudService": {"proxy": "http://user:pw@proxy:8080"}}"#, "cloudService.proxy: authenticated proxies are not supported"),
         ];
         for (text, want) in cases {
