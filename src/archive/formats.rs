@@ -39,7 +39,11 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
         let res = ctx.read_member(&mut file, Some(size), Some(ratio), &member, &mut buf)?;
         drop(file);
         if let Err(e) = res {
+            // Unsupported method, bad CRC, truncated data: what was read is still scanned.
             ctx.error(&member, format_args!("zip: {e}"));
+            if buf.is_empty() {
+                continue;
+            }
         }
         ctx.entry(&member, &buf, depth)?;
     }

@@ -612,3 +612,65 @@ fn encrypted_zip_member_is_skipped_not_fatal() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].1, EICAR);
 }
+
+// ---- Debian's clamav-testfiles --------------------------------------------------------------
+
+/// Walks the archives of Debian's `clamav-testfiles` package when it is installed
+/// (`apt-get install clamav-testfiles`): each of those that holds `clam.exe` must give it back
+/// byte for byte. Without the package the test only says so.
+#[test]
+fn clamav_testfiles() {
+    let dir = std::path::Path::new("/usr/share/clamav-testfiles");
+    let Ok(clam_exe) = std::fs::read(dir.join("clam.exe")) else {
+        eprintln!("clamav-testfiles not installed: skipped");
+        return;
+    };
+    // Archive formats this walker handles, and what they hold.
+    let expected = [
+        ("clam.7z", Format::SevenZ),
+        ("clam.bin-be.cpio", Format::Cpio),
+        ("clam.bin-le.cpio", Format::Cpio),
+        ("clam.newc.cpio", Format::Cpio),
+        ("clam.odc.cpio", Format::Cpio),
+        ("clam.bz2.zip", Format::Zip),
+        ("clam.d64.zip", Format::Zip),
+        ("clam.zip", Format::Zip),
+        ("clam.tar.gz", Format::Gzip),
+        ("clam.exe.bz2", Format::Bzip2),
+        ("clam_cache_emax.tgz", Format::Gzip),
+    ];
+    let mut report = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let data = std::fs::read(entry.path()).unwrap();
+        let (seen, res) = walk_all(&data, &name, &Limits::default());
+        let has_clam = seen.iter().any(|(_, c)| *c == clam_exe);
+        let line = match &res {
+            Ok(s) => format!(
+                "{name}: {:?} entries={} visited={} errors={} clam.exe={has_clam} {:?}",
+                detect(&data).map(Format::as_str),
+                s.entries,
+                s.visited,
+                s.errors,
+                s.first_error
+            ),
+            Err(l) => format!("{name}: {l}"),
+        };
+        report.push(line);
+        if name == "clam_cache_emax.tgz" {
+            // Made to test recursion limits: .tgz files nested deeper than 10 levels (each .tgz
+            // is two: gzip, then tar).
+            assert_eq!(res.as_ref().map_err(|l| l.kind), Err(LimitKind::Depth));
+            continue;
+        }
+        if let Some((_, fmt)) = expected.iter().find(|(n, _)| *n == name) {
+            assert_eq!(detect(&data), Some(*fmt), "{name}");
+            let stats = res.unwrap_or_else(|l| panic!("{name}: {l}"));
+            assert_eq!(stats.errors, 0, "{name}: {:?}", stats.first_error);
+            assert!(has_clam, "{name}: clam.exe not found among {:?}", seen.iter().map(|s| &s.0).collect::<Vec<_>>());
+        }
+    }
+    report.sort();
+    eprintln!("{}", report.join("\n"));
+}
