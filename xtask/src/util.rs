@@ -3,6 +3,10 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Condvar, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -92,23 +96,69 @@ pub struct Finished {
     pub wall: Duration,
     /// Peak resident set size of the child, in KiB (`ru_maxrss`).
     pub max_rss_kib: u64,
+    /// Killed (SIGKILL) because it ran longer than its timeout.
+    pub timed_out: bool,
 }
 
-/// Spawns `cmd` with stdout and stderr sent to files, waits for it with `wait4` and returns its
-/// exit code, wall time and peak RSS. Files, not pipes, so a chatty child can never block.
-pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> Result<Finished> {
+/// Spawns `cmd` with stdout and stderr sent to files, waits for it (killing it after
+/// `timeout`) and returns its exit code, wall time and peak RSS. Files, not pipes, so a chatty
+/// child can never block.
+pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path, timeout: Duration) -> Result<Finished> {
     let out = std::fs::File::create(stdout).with_context(|| stdout.display().to_string())?;
     let err = std::fs::File::create(stderr).with_context(|| stderr.display().to_string())?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let start = Instant::now();
     let child = cmd.spawn().with_context(|| format!("cannot start `{}`", display(cmd)))?;
     let pid = child.id() as libc::pid_t;
+
+    // The watchdog kills the child only while `done` is false, i.e. before we reap it below, so
+    // the pid it signals cannot have been reused.
+    let state = Arc::new((Mutex::new(false), Condvar::new()));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (state, timed_out) = (state.clone(), timed_out.clone());
+        std::thread::spawn(move || {
+            let (done, cv) = &*state;
+            let deadline = start + timeout;
+            let mut done = done.lock().unwrap();
+            while !*done {
+                let now = Instant::now();
+                if now >= deadline {
+                    signal(pid as u32, libc::SIGKILL);
+                    timed_out.store(true, Ordering::SeqCst);
+                    break;
+                }
+                done = cv.wait_timeout(done, deadline - now).unwrap().0;
+            }
+        })
+    };
+    // Wait for the exit without reaping (WNOWAIT), so the watchdog can still signal safely.
+    loop {
+        // SAFETY: siginfo_t is a plain C struct for which all-zero bytes are a valid value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our own child, not yet reaped; `info` is valid for writes.
+        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context("waitid");
+        }
+    }
+    let wall = start.elapsed();
+    {
+        let (done, cv) = &*state;
+        *done.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    watchdog.join().expect("watchdog thread panicked");
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is a plain C struct for which all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: `pid` is our own unreaped child (std's `Child` never waits unless asked to, and
-        // we drop it without waiting); both pointers are valid for writes for the call.
+        // SAFETY: `pid` is our own child, exited and not yet reaped (std's `Child` never waits
+        // unless asked to, and we drop it without waiting); both pointers are valid for writes.
         let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         if r == pid {
             break;
@@ -118,14 +168,9 @@ pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> Result<F
             return Err(e).context("wait4");
         }
     }
-    let wall = start.elapsed();
     drop(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
-    Ok(Finished { code, wall, max_rss_kib: usage.ru_maxrss as u64 })
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+    Ok(Finished { code, wall, max_rss_kib: usage.ru_maxrss as u64, timed_out: timed_out.load(Ordering::SeqCst) })
 }
 
 /// Sends `signal` to `pid`; errors (the process is already gone) are ignored.

@@ -289,6 +289,14 @@ struct Set {
     expected_yara: BTreeSet<String>,
 }
 
+impl Set {
+    /// How long one scan of the corpus may take: generous (1 MB/s plus two minutes); a hung
+    /// tool must not hang CI.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(120 + self.bytes / 1_000_000)
+    }
+}
+
 /// Returns the cached corpus and signatures when they match `p` and `seed`, else makes them.
 fn prepare(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
     fs::create_dir_all(dir)?;
@@ -860,17 +868,21 @@ fn read_all(set: &Set) -> Result<Row> {
 }
 
 /// Runs a peer on the corpus and on an empty directory (its load time).
-fn run_peer(out: &Path, name: &str, cmd: impl Fn(&Path) -> Command, ok_codes: &[i32], corpus: &Path) -> Result<(util::Finished, util::Finished, String)> {
+fn run_peer(out: &Path, name: &str, cmd: impl Fn(&Path) -> Command, ok_codes: &[i32], set: &Set) -> Result<(util::Finished, util::Finished, String)> {
+    let (corpus, timeout) = (&set.corpus, set.timeout());
     let empty = out.join("empty");
     fs::create_dir_all(&empty)?;
     let (so, se) = (out.join(format!("{name}.load.stdout")), out.join(format!("{name}.load.stderr")));
-    let load = util::run_measured(&mut cmd(&empty), &so, &se)?;
-    if !ok_codes.contains(&load.code) {
+    let load = util::run_measured(&mut cmd(&empty), &so, &se, Duration::from_secs(300))?;
+    if load.timed_out || !ok_codes.contains(&load.code) {
         bail!("`{}` exited with {}: {}", util::display(&cmd(&empty)), load.code, util::tail(&se, 5));
     }
     let (so, se) = (out.join(format!("{name}.stdout")), out.join(format!("{name}.stderr")));
     eprintln!("$ {}", util::display(&cmd(corpus)));
-    let scan = util::run_measured(&mut cmd(corpus), &so, &se)?;
+    let scan = util::run_measured(&mut cmd(corpus), &so, &se, timeout)?;
+    if scan.timed_out {
+        bail!("`{}` ran longer than {timeout:?} and was killed", util::display(&cmd(corpus)));
+    }
     if !ok_codes.contains(&scan.code) {
         bail!("`{}` exited with {}: {}", util::display(&cmd(corpus)), scan.code, util::tail(&se, 5));
     }
@@ -903,7 +915,7 @@ fn run_clamscan(set: &Set, out: &Path) -> Result<Row> {
         c
     };
     // 0: nothing found, 1: something found, 2: an error.
-    let (load, scan, stdout) = run_peer(out, "clamscan", cmd, &[0, 1], &set.corpus)?;
+    let (load, scan, stdout) = run_peer(out, "clamscan", cmd, &[0, 1], set)?;
     let detected = parse_clamscan(&stdout);
     Ok(peer_row("clamscan".into(), Sigs::Clamav, 1, load, scan, detected, set.bytes))
 }
@@ -924,7 +936,7 @@ fn run_yara(set: &Set, out: &Path, threads: u32) -> Result<Row> {
         c.args(["-r", "-N", "-w", "-p", &threads.to_string()]).arg(&rules).arg(target);
         c
     };
-    let (load, scan, stdout) = run_peer(out, &format!("yara-p{threads}"), cmd, &[0], &set.corpus)?;
+    let (load, scan, stdout) = run_peer(out, &format!("yara-p{threads}"), cmd, &[0], set)?;
     let detected = parse_yara(&stdout);
     Ok(peer_row(format!("yara -p {threads}"), Sigs::Yara, threads, load, scan, detected, set.bytes))
 }
@@ -969,8 +981,26 @@ impl Daemon {
         c
     }
 
+    /// Runs `mdatp ARGS` (killed after `timeout`) and returns its stdout.
+    fn mdatp_within(&self, args: &[&str], timeout: Duration) -> Result<String> {
+        let (so, se) = (self.root.join("cli.stdout"), self.root.join("cli.stderr"));
+        let mut cmd = self.cli();
+        cmd.args(args);
+        let done = util::run_measured(&mut cmd, &so, &se, timeout)?;
+        if done.timed_out || done.code != 0 {
+            bail!(
+                "`mdatp {}` {}: {}\ndaemon log:\n{}",
+                args.join(" "),
+                if done.timed_out { format!("did not finish within {timeout:?}") } else { format!("exited with {}", done.code) },
+                util::tail(&se, 5),
+                util::tail(&self.log, 10)
+            );
+        }
+        Ok(fs::read_to_string(&so)?)
+    }
+
     fn mdatp(&self, args: &[&str]) -> Result<String> {
-        util::output(self.cli().args(args)).map_err(|e| e.context(format!("daemon log: {}", util::tail(&self.log, 10))))
+        self.mdatp_within(args, Duration::from_secs(120))
     }
 
     /// Polls `mdatp health --field healthy` until it exits 0.
@@ -980,8 +1010,7 @@ impl Daemon {
             if let Some(status) = self.child.try_wait()? {
                 bail!("wdavdaemon exited ({status}) before it answered `mdatp health`; its log:\n{}", util::tail(&self.log, 20));
             }
-            let ok = self.cli().args(["health", "--field", "healthy"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-            if ok.map(|s| s.success()).unwrap_or(false) {
+            if self.mdatp_within(&["health", "--field", "healthy"], Duration::from_secs(5)).is_ok() {
                 return Ok(());
             }
             if start.elapsed() > timeout {
@@ -1030,7 +1059,10 @@ fn run_ours(set: &Set, out: &Path, sigs: Sigs, threads: u32) -> Result<Row> {
     let mut cmd = daemon.cli();
     cmd.args(["scan", "custom", "--path"]).arg(&set.corpus).args(["--output", "json"]);
     eprintln!("$ MDATP_ROOT={} {}", daemon.root.display(), util::display(&cmd));
-    let scan = util::run_measured(&mut cmd, &so, &se)?;
+    let scan = util::run_measured(&mut cmd, &so, &se, set.timeout())?;
+    if scan.timed_out {
+        bail!("`mdatp scan custom` ran longer than {:?} and was killed; daemon log:\n{}", set.timeout(), util::tail(&daemon.log, 10));
+    }
     if scan.code != 0 {
         bail!("`mdatp scan custom` exited with {}: {}; daemon log:\n{}", scan.code, util::tail(&se, 5), util::tail(&daemon.log, 10));
     }
