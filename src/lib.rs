@@ -4,9 +4,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod archive;
+pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod exclusions;
+pub mod ipc;
+pub mod logging;
 pub mod paths;
+pub mod quarantine;
 pub mod scan;
-pub mod cli;
-pub mod daemon;
+pub mod store;
+pub mod sys;

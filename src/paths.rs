@@ -114,3 +114,69 @@ mod tests {
         assert!(!real.is_rooted());
     }
 }
+
+/// Turns a path into a string that round-trips through [`string_to_path`]: UTF-8 names as
+/// they are (with `\` written `\\`), other bytes as `\xNN`. Paths are stored and sent this way.
+pub fn path_to_string(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = p.as_os_str().as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`path_to_string`].
+pub fn string_to_path(s: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() && b[i + 1] == b'\\' {
+            out.push(b'\\');
+            i += 2;
+        } else if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
+            match std::str::from_utf8(&b[i + 2..i + 4]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => {
+                    out.push(v);
+                    i += 4;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn paths_round_trip() {
+        for raw in [&b"/tmp/plain"[..], b"/tmp/new\nline", b"/tmp/back\\slash\\x41", b"/tmp/\xff\xfe-bad", b"/tmp/\xc3\xa9t\xc3\xa9"] {
+            let p = Path::new(std::ffi::OsStr::from_bytes(raw));
+            let s = path_to_string(p);
+            assert_eq!(string_to_path(&s), p, "{s}");
+        }
+        assert_eq!(path_to_string(Path::new(std::ffi::OsStr::from_bytes(b"/a\xff"))), "/a\\xff");
+    }
+}
