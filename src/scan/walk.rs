@@ -524,7 +524,7 @@ impl<'a> Walker<'a> {
                 continue;
             }
             if is_dir {
-                let md = match fs::symlink_metadata(&path) {
+                let md = match entry.metadata() {
                     Ok(md) => md,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => {
@@ -541,7 +541,7 @@ impl<'a> Walker<'a> {
                 }
                 self.push(Job::Dir { path, dev: md.dev() });
             } else if ft.is_file() {
-                let md = match fs::symlink_metadata(&path) {
+                let md = match entry.metadata() {
                     Ok(md) => md,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => {
@@ -1289,6 +1289,41 @@ garbage line
         let s = run(&[PathBuf::from("/proc/self")], &WalkOptions { threads: 2, ..WalkOptions::default() }, &c);
         assert!(c.scanned_set().is_empty());
         assert_eq!(s.dirs, 0);
+    }
+
+    /// Walks the real machine as a full scan would, without reading files (stat only), for at
+    /// most 60 s: `cargo test --lib full_walk_smoke -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn full_walk_smoke() {
+        let roots = full_scan_roots();
+        println!("full scan roots: {roots:?}");
+        let cancel = Arc::new(AtomicBool::new(false));
+        let c2 = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(60));
+            c2.store(true, Ordering::SeqCst);
+        });
+        let t0 = Instant::now();
+        let entered_pseudo = AtomicUsize::new(0);
+        let s = walk(
+            &roots,
+            &WalkOptions { threads: 2, ..WalkOptions::default() },
+            &cancel,
+            &Progress::new(),
+            &|p: &Path| {
+                if p.starts_with("/proc") || p.starts_with("/sys") {
+                    entered_pseudo.fetch_add(1, Ordering::Relaxed);
+                }
+                FileOutcome::Clean
+            },
+            &|_, _| {},
+        );
+        println!("{s:?} in {:?}", t0.elapsed());
+        assert_eq!(entered_pseudo.load(Ordering::Relaxed), 0);
+        let t0 = Instant::now();
+        let s = walk(&quick_scan_roots(), &WalkOptions::default(), &cancel, &Progress::new(), &|_| FileOutcome::Clean, &|_, _| {});
+        println!("quick: {s:?} in {:?}", t0.elapsed());
     }
 
     #[test]
