@@ -1066,6 +1066,46 @@ mod tests {
         assert!(s.files_scanned <= 30);
     }
 
+    /// A directory the walker cannot read counts one error and nothing below it is scanned.
+    /// As root, mode 000 is still readable (CAP_DAC_READ_SEARCH), so when run as root this test
+    /// re-runs itself as `nobody` (uid 65534); if that is impossible it says so and passes.
+    #[test]
+    fn unreadable_directory_as_non_root() {
+        const NAME: &str = "scan::walk::tests::unreadable_directory_as_non_root";
+        if nix::unistd::geteuid().is_root() {
+            use std::os::unix::process::CommandExt;
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+                .uid(65534)
+                .gid(65534)
+                .output();
+            match out {
+                Ok(o) => {
+                    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+                    assert!(o.status.success(), "as nobody: {text}");
+                    assert!(text.contains("1 passed"), "as nobody: {text}");
+                }
+                Err(e) => eprintln!("cannot re-run as nobody ({e}); unreadable-directory check skipped"),
+            }
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let td = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(td.path()).unwrap();
+        touch(&root.join("ok/file"), b"x");
+        touch(&root.join("locked/secret"), b"s");
+        touch(&root.join("locked/sub/deeper"), b"s");
+        fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+        let c = Collect::new();
+        let s = run(std::slice::from_ref(&root), &opts(2), &c);
+        fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(c.scanned_set(), BTreeSet::from([root.join("ok/file")]));
+        assert_eq!(s.errors, 1, "{s:?}");
+        let results = c.results.lock().unwrap();
+        assert!(results.iter().any(|(p, o)| p == &root.join("locked") && matches!(o, FileOutcome::Error(_))));
+    }
+
     #[test]
     fn cancellation_stops_promptly() {
         let td = tempfile::tempdir().unwrap();
