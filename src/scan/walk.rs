@@ -834,6 +834,12 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
+    /// A temporary directory for trees of many files: on tmpfs (`/dev/shm`) when there is one,
+    /// since creating thousands of files on a busy disk takes seconds.
+    fn fast_tempdir() -> tempfile::TempDir {
+        tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap()
+    }
+
     fn touch(p: &Path, content: &[u8]) {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, content).unwrap();
@@ -849,7 +855,7 @@ mod tests {
 
     /// A sample tree; returns (tempdir, the files that a walk without exclusions must scan).
     fn sample_tree() -> (tempfile::TempDir, BTreeSet<PathBuf>) {
-        let td = tempfile::tempdir().unwrap();
+        let td = fast_tempdir();
         let root = fs::canonicalize(td.path()).unwrap();
         let mut files = BTreeSet::new();
         for p in ["a/b/c/deep.txt", "a/b/one", "a/two", "top", "excluded/inner/x", "excluded/y", "empty_dir/.keep"] {
@@ -1040,7 +1046,7 @@ mod tests {
         }
 
         // Directories vanishing while the walk runs: the walk finishes and counts what it saw.
-        let td2 = tempfile::tempdir().unwrap();
+        let td2 = fast_tempdir();
         let r2 = fs::canonicalize(td2.path()).unwrap();
         for d in 0..30 {
             touch(&r2.join(format!("d{d}/sub/f")), b"x");
@@ -1108,7 +1114,7 @@ mod tests {
 
     #[test]
     fn cancellation_stops_promptly() {
-        let td = tempfile::tempdir().unwrap();
+        let td = fast_tempdir();
         for d in 0..40 {
             for f in 0..50 {
                 touch(&td.path().join(format!("d{d}/f{f}")), b"x");
