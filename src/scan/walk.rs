@@ -39,7 +39,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::exclusions::{ExclusionMatcher, Scope};
@@ -354,7 +354,13 @@ struct Walker<'a> {
     progress: &'a Progress,
     scan: &'a (dyn Fn(&Path) -> FileOutcome + Sync),
     on_result: &'a (dyn Fn(&Path, &FileOutcome) + Sync),
-    mounts: Option<MountTable>,
+    /// Empty when no table could be had.
+    mounts: RwLock<MountTable>,
+    /// The table came from `/proc/self/mountinfo` and may be re-read when a mount appears that
+    /// it does not know (mounted after the walk started).
+    refreshable: bool,
+    /// Decisions for `st_dev` changes the table did not explain (one re-read per device).
+    unexplained: Mutex<HashMap<u64, Result<(), String>>>,
     skip: HashSet<PathBuf>,
     queue: Mutex<QueueState>,
     cv: Condvar,
@@ -385,33 +391,55 @@ impl<'a> Walker<'a> {
         (self.on_result)(path, &FileOutcome::Skipped(why));
     }
 
-    /// Whether the filesystem at `path` may be walked. `exact` means `path` is known to be a
-    /// mount point (or a root): look it up by longest prefix; otherwise only an exact mount point
-    /// entry counts, and `dev_changed` forces a longest-prefix lookup (mounts missing from the
-    /// table, btrfs subvolumes).
-    fn fs_allowed(&self, path: &Path, at_root: bool, dev_changed: bool) -> Result<(), String> {
+    /// Whether the filesystem at `path` may be walked. A root (`at_root`) is looked up by
+    /// longest prefix. Below a root, a directory that is a mount point in the table is checked
+    /// by its type; one whose `st_dev` differs from its parent's (`dev`, `dev_changed`) but is
+    /// not in the table was mounted after the table was read (the table is then re-read, once
+    /// per device) or is a btrfs subvolume (its type is its parent mount's).
+    fn fs_allowed(&self, path: &Path, at_root: bool, dev_changed: bool, dev: u64) -> Result<(), String> {
         let filter = self.opts.filesystem_filter;
         if filter == FsFilter::Any {
             return Ok(());
         }
-        match &self.mounts {
-            Some(t) if !t.is_empty() => {
-                let entry = if at_root || dev_changed { t.mount_of(path) } else { t.mount_at(path) };
-                match entry {
-                    Some(e) if !filter.allows(&e.fs_type, at_root) => {
-                        Err(format!("filesystem type {} is not scanned", e.fs_type))
-                    }
-                    _ => Ok(()),
-                }
-            }
-            _ => {
-                if PSEUDO_DIRS.iter().any(|d| path.starts_with(d)) {
+        let decide = |e: Option<&MountEntry>| match e {
+            Some(e) if !filter.allows(&e.fs_type, at_root) => Err(format!("filesystem type {} is not scanned", e.fs_type)),
+            _ => Ok(()),
+        };
+        {
+            let t = self.mounts.read().unwrap_or_else(|p| p.into_inner());
+            if t.is_empty() {
+                return if PSEUDO_DIRS.iter().any(|d| path.starts_with(d)) {
                     Err("pseudo-filesystem is not scanned".to_string())
                 } else {
                     Ok(())
-                }
+                };
+            }
+            if let Some(e) = t.mount_at(path) {
+                return decide(Some(e));
+            }
+            if at_root {
+                return decide(t.mount_of(path));
+            }
+            if !dev_changed {
+                return Ok(()); // same filesystem as the parent, which was allowed
+            }
+            if !self.refreshable {
+                return decide(t.mount_of(path));
             }
         }
+        let mut cache = self.unexplained.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = cache.get(&dev) {
+            return r.clone();
+        }
+        if let Ok(fresh) = MountTable::from_proc() {
+            if !fresh.is_empty() {
+                *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            }
+        }
+        let t = self.mounts.read().unwrap_or_else(|p| p.into_inner());
+        let r = decide(t.mount_of(path));
+        cache.insert(dev, r.clone());
+        r
     }
 
     fn excluded(&self, path: &Path, is_dir: bool) -> bool {
@@ -535,7 +563,7 @@ impl<'a> Walker<'a> {
                 if !md.is_dir() {
                     continue; // replaced since readdir (by a symlink, say)
                 }
-                if let Err(why) = self.fs_allowed(&path, false, md.dev() != dev) {
+                if let Err(why) = self.fs_allowed(&path, false, md.dev() != dev, md.dev()) {
                     self.skipped(&path, why);
                     continue;
                 }
@@ -579,7 +607,7 @@ impl<'a> Walker<'a> {
         if self.excluded(root, md.is_dir()) {
             return;
         }
-        if let Err(why) = self.fs_allowed(root, true, true) {
+        if let Err(why) = self.fs_allowed(root, true, true, md.dev()) {
             return self.skipped(root, why);
         }
         if md.is_dir() {
@@ -597,10 +625,10 @@ impl<'a> Walker<'a> {
         if a == b || !b.starts_with(a) {
             return false;
         }
-        if self.fs_allowed(a, true, true).is_err() {
+        if self.fs_allowed(a, true, true, 0).is_err() {
             return false;
         }
-        b.ancestors().take_while(|p| *p != a).all(|p| self.fs_allowed(p, false, false).is_ok())
+        b.ancestors().take_while(|p| *p != a).all(|p| self.fs_allowed(p, false, false, 0).is_ok())
     }
 }
 
@@ -653,9 +681,9 @@ pub fn walk(
     on_result: &(dyn Fn(&Path, &FileOutcome) + Sync),
 ) -> WalkSummary {
     let before = progress.snapshot();
-    let mounts = match &opts.mount_table {
-        Some(t) => Some(t.clone()),
-        None => MountTable::from_proc().ok(),
+    let (mounts, refreshable) = match &opts.mount_table {
+        Some(t) => (t.clone(), false),
+        None => (MountTable::from_proc().unwrap_or_default(), true),
     };
     let w = Walker {
         opts,
@@ -663,7 +691,9 @@ pub fn walk(
         progress,
         scan,
         on_result,
-        mounts,
+        mounts: RwLock::new(mounts),
+        refreshable,
+        unexplained: Mutex::new(HashMap::new()),
         skip: opts.skip_paths.iter().cloned().collect(),
         queue: Mutex::new(QueueState { stack: Vec::new(), active: 0, done: false }),
         cv: Condvar::new(),
@@ -1326,6 +1356,81 @@ garbage line
         let c = Collect::new();
         run(std::slice::from_ref(&root), &mk(FsFilter::Any), &c);
         assert_eq!(c.scanned_set().len(), files.len() + 3);
+    }
+
+    /// Real mounts (needs root and permission to mount; skipped with a message otherwise):
+    /// proc and tmpfs mounted inside the tree before the walk, and proc mounted while the walk
+    /// runs (the table read at the start does not know it: the walker re-reads it).
+    #[test]
+    fn real_mounts_are_filtered_by_type() {
+        struct Unmount(Vec<PathBuf>);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                for p in self.0.iter().rev() {
+                    let _ = std::process::Command::new("umount").arg("-l").arg(p).status();
+                }
+            }
+        }
+        fn mount(fstype: &str, at: &Path) -> bool {
+            std::process::Command::new("mount")
+                .args(["-t", fstype, "none"])
+                .arg(at)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        }
+        let td = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(td.path()).unwrap();
+        for d in ["proc_here", "tmpfs_here", "sub/late"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        touch(&root.join("trigger"), b"t");
+        touch(&root.join("plain"), b"p");
+        let mut guard = Unmount(Vec::new());
+        if !nix::unistd::geteuid().is_root() || !mount("proc", &root.join("proc_here")) {
+            eprintln!("cannot mount here (not root, or no CAP_SYS_ADMIN): real-mount check skipped");
+            return;
+        }
+        guard.0.push(root.join("proc_here"));
+        assert!(mount("tmpfs", &root.join("tmpfs_here")));
+        guard.0.push(root.join("tmpfs_here"));
+        touch(&root.join("tmpfs_here/inside"), b"i");
+
+        let late = root.join("sub/late");
+        let mounted_late = AtomicBool::new(false);
+        let c = Collect::new();
+        let s = walk(
+            std::slice::from_ref(&root),
+            // One thread: the root's own files are scanned before `sub` is read.
+            &WalkOptions { threads: 1, ..WalkOptions::default() },
+            &AtomicBool::new(false),
+            &Progress::new(),
+            &|p: &Path| {
+                if p.ends_with("trigger") && mount("proc", &late) {
+                    mounted_late.store(true, Ordering::SeqCst);
+                }
+                c.scanned.lock().unwrap().push(p.to_path_buf());
+                FileOutcome::Clean
+            },
+            &|p: &Path, o: &FileOutcome| c.results.lock().unwrap().push((p.to_path_buf(), o.clone())),
+        );
+        if mounted_late.load(Ordering::SeqCst) {
+            guard.0.push(late.clone());
+        }
+        assert!(mounted_late.load(Ordering::SeqCst));
+        assert_eq!(
+            c.scanned_set(),
+            BTreeSet::from([root.join("trigger"), root.join("plain"), root.join("tmpfs_here/inside")])
+        );
+        let results = c.results.lock().unwrap();
+        for p in [root.join("proc_here"), late] {
+            assert!(
+                results.iter().any(|(q, o)| q == &p && matches!(o, FileOutcome::Skipped(w) if w.contains("proc"))),
+                "{p:?} not reported as skipped: {results:?}"
+            );
+        }
+        assert_eq!(s.skipped, 2);
+        drop(guard);
     }
 
     #[test]
