@@ -16,7 +16,8 @@
 //!   (opening a FIFO would block); they are counted as skipped and reported to `on_result` as
 //!   [`FileOutcome::Skipped`].
 //! * **Filesystems**: the type of a root's filesystem, and of every directory that is a mount
-//!   point (found in the mount table, or because `st_dev` changes), is checked against
+//!   point (found in the mount table, or because `st_dev` changes; the table is re-read when a
+//!   mount appears after the walk started), is checked against
 //!   [`WalkOptions::filesystem_filter`] (table [`FILESYSTEMS`]). Full and quick scans never
 //!   enter proc, sysfs, devtmpfs, cgroup, ... because those types are not in the table.
 //! * **Exclusions** are asked once per directory and once per file, in the [`Scope::Epp`] scope
@@ -249,7 +250,8 @@ pub struct WalkOptions {
     /// Which filesystems are walked.
     pub filesystem_filter: FsFilter,
     /// Paths never entered nor scanned, with everything below them (the agent's own quarantine,
-    /// for example). Compared lexically with the real paths the walker finds.
+    /// for example). Compared lexically with the real paths the walker finds; each is also
+    /// resolved once when the walk starts, so a path through a symlink works too.
     pub skip_paths: Vec<PathBuf>,
     /// The mount table to use; `None` reads `/proc/self/mountinfo` when the walk starts. When
     /// no table can be had, every filesystem is walked except below `/proc`, `/sys` and `/dev`
@@ -694,7 +696,8 @@ pub fn walk(
         mounts: RwLock::new(mounts),
         refreshable,
         unexplained: Mutex::new(HashMap::new()),
-        skip: opts.skip_paths.iter().cloned().collect(),
+        // As given and resolved (the walker compares real paths).
+        skip: opts.skip_paths.iter().flat_map(|p| [Some(p.clone()), fs::canonicalize(p).ok()]).flatten().collect(),
         queue: Mutex::new(QueueState { stack: Vec::new(), active: 0, done: false }),
         cv: Condvar::new(),
     };
@@ -748,12 +751,12 @@ pub fn walk(
 /// * those below a kernel interface filesystem ([`NEVER_BELOW`]: proc, sysfs), so that a tmpfs
 ///   on `/sys/fs/cgroup` never makes a full scan enter `/sys`.
 ///
-/// `/dev/shm` (tmpfs below devtmpfs) is therefore a root of its own. Empty when the mount table
-/// cannot be read (the caller then falls back to `/`, which the walker filters by path).
+/// `/dev/shm` (tmpfs below devtmpfs) is therefore a root of its own. When the mount table
+/// cannot be read, `[/]` (the walker then leaves out `/proc`, `/sys` and `/dev` by path).
 pub fn full_scan_roots() -> Vec<PathBuf> {
     match MountTable::from_proc() {
-        Ok(t) => full_scan_roots_from(&t),
-        Err(_) => Vec::new(),
+        Ok(t) if !t.is_empty() => full_scan_roots_from(&t),
+        _ => vec![PathBuf::from("/")],
     }
 }
 
@@ -1048,6 +1051,13 @@ mod tests {
         let o = WalkOptions { skip_paths: vec![root.join("a")], ..opts(2) };
         run(std::slice::from_ref(&root), &o, &c);
         let want: BTreeSet<PathBuf> = files.iter().filter(|p| !p.starts_with(root.join("a"))).cloned().collect();
+        assert_eq!(c.scanned_set(), want);
+        // A skip path given through a symlink is resolved once.
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&root, other.path().join("via")).unwrap();
+        let c = Collect::new();
+        let o = WalkOptions { skip_paths: vec![other.path().join("via/a")], ..opts(2) };
+        run(std::slice::from_ref(&root), &o, &c);
         assert_eq!(c.scanned_set(), want);
     }
 
