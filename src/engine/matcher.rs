@@ -15,18 +15,12 @@
 //! (many bounded gaps over hostile content) stop being verified once it is spent, rather than
 //! taking quadratic time.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-
 use super::ndb::{AnchorPos, BodySig, Budget, Offset, Tok};
 use super::Target;
 
 /// Longest anchor put into the automaton. Longer anchors make the automaton bigger without
 /// making hits rarer in practice.
-pub(crate) const MAX_ANCHOR: usize = 8;
-
-/// Automata with at most this many anchor bytes are built as a DFA (fastest, ~1 KiB per
-/// state); bigger ones as a contiguous NFA.
-const DFA_MAX_ANCHOR_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ANCHOR: usize = 4;
 
 fn weight(b: u8) -> u32 {
     match b {
@@ -101,61 +95,174 @@ fn target_ok(t: Target, data: &[u8]) -> bool {
     }
 }
 
+/// Multiplier of the 4-gram hash (Fibonacci hashing).
+const GRAM_MUL: u32 = 0x9e37_79b1;
+
+/// Open-addressing table from a key (4-gram or 2-gram) to a range of `entries`.
+struct GramTable {
+    /// (key, start, len); len 0 = empty slot.
+    slots: Vec<(u32, u32, u32)>,
+    mask: usize,
+}
+
+impl GramTable {
+    fn new(groups: &[(u32, u32, u32)]) -> GramTable {
+        let size = (groups.len() * 2).next_power_of_two().max(16);
+        let mut slots = vec![(0u32, 0u32, 0u32); size];
+        let mask = size - 1;
+        for &g in groups {
+            let mut i = Self::slot(g.0, mask);
+            while slots[i].2 != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = g;
+        }
+        GramTable { slots, mask }
+    }
+
+    #[inline]
+    fn slot(key: u32, mask: usize) -> usize {
+        (key.wrapping_mul(0x85eb_ca6b).rotate_left(15).wrapping_mul(0xc2b2_ae35) as usize) & mask
+    }
+
+    #[inline]
+    fn get(&self, key: u32) -> Option<(usize, usize)> {
+        let mut i = Self::slot(key, self.mask);
+        loop {
+            let (k, start, len) = self.slots[i];
+            if len == 0 {
+                return None;
+            }
+            if k == key {
+                return Some((start as usize, len as usize));
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+/// A filter over all anchors of one width (4 bytes, or 2 bytes for the short ones): a bitmap
+/// indexed by a hash of the gram at each position, then an exact table.
+struct GramIndex {
+    width: usize,
+    shift: u32,
+    bitmap: Vec<u64>,
+    table: GramTable,
+    /// (signature, anchor), grouped by gram.
+    entries: Vec<(u32, AnchorPos)>,
+}
+
+impl GramIndex {
+    fn new(width: usize, mut items: Vec<(u32, u32, AnchorPos)>) -> Option<GramIndex> {
+        if items.is_empty() {
+            return None;
+        }
+        items.sort_by_key(|&(g, sid, _)| (g, sid));
+        let mut groups = Vec::new();
+        let mut entries = Vec::with_capacity(items.len());
+        let mut i = 0;
+        while i < items.len() {
+            let g = items[i].0;
+            let start = entries.len();
+            while i < items.len() && items[i].0 == g {
+                entries.push((items[i].1, items[i].2));
+                i += 1;
+            }
+            groups.push((g, start as u32, (entries.len() - start) as u32));
+        }
+        // About 64 bits per distinct gram: ~1.5 % of positions pass the bitmap on random data.
+        let bits = if width == 2 {
+            16
+        } else {
+            (groups.len() * 64).next_power_of_two().trailing_zeros().clamp(15, 24)
+        };
+        let mut bitmap = vec![0u64; (1usize << bits) / 64];
+        let shift = 32 - bits;
+        for &(g, _, _) in &groups {
+            let h = Self::hash(width, shift, g);
+            bitmap[h >> 6] |= 1 << (h & 63);
+        }
+        Some(GramIndex { width, shift, bitmap, table: GramTable::new(&groups), entries })
+    }
+
+    #[inline(always)]
+    fn hash(width: usize, shift: u32, g: u32) -> usize {
+        if width == 2 {
+            g as usize
+        } else {
+            (g.wrapping_mul(GRAM_MUL) >> shift) as usize
+        }
+    }
+
+    /// Calls `f(signature, anchor, position)` for every anchor hit until it returns true.
+    #[inline(always)]
+    fn for_each_hit(&self, data: &[u8], mut f: impl FnMut(u32, AnchorPos, usize) -> bool) -> bool {
+        let bitmap = &self.bitmap[..];
+        let shift = self.shift;
+        if self.width == 4 {
+            for (i, w) in data.windows(4).enumerate() {
+                let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                let h = (g.wrapping_mul(GRAM_MUL) >> shift) as usize;
+                if bitmap[h >> 6] & (1 << (h & 63)) != 0 && self.hit(g, i, &mut f) {
+                    return true;
+                }
+            }
+        } else {
+            for (i, w) in data.windows(2).enumerate() {
+                let g = u16::from_le_bytes([w[0], w[1]]) as u32;
+                if bitmap[(g >> 6) as usize] & (1 << (g & 63)) != 0 && self.hit(g, i, &mut f) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    #[inline(never)]
+    fn hit(&self, g: u32, i: usize, f: &mut impl FnMut(u32, AnchorPos, usize) -> bool) -> bool {
+        let Some((start, len)) = self.table.get(g) else { return false };
+        self.entries[start..start + len].iter().any(|&(sid, pos)| f(sid, pos, i))
+    }
+
+    fn memory(&self) -> usize {
+        self.bitmap.len() * 8 + self.table.slots.len() * 12 + self.entries.len() * 32
+    }
+}
+
 /// Compiled body signatures.
 pub(crate) struct BodyMatcher {
     sigs: Vec<BodySig>,
-    ac: Option<AhoCorasick>,
-    /// Automaton pattern id -> signatures using that anchor.
-    pattern_sigs: Vec<Vec<(u32, AnchorPos)>>,
+    /// Anchors of 4 literal bytes (most signatures).
+    long: Option<GramIndex>,
+    /// Anchors of 2 or 3 literal bytes, filtered on their first two.
+    short: Option<GramIndex>,
     slow: Vec<(u32, AnchorPos)>,
 }
 
 impl BodyMatcher {
     pub fn new(sigs: Vec<BodySig>) -> BodyMatcher {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        let mut pattern_sigs: Vec<Vec<(u32, AnchorPos)>> = Vec::new();
+        let mut long = Vec::new();
+        let mut short = Vec::new();
         let mut slow = Vec::new();
         for (i, sig) in sigs.iter().enumerate() {
             let (pos, bytes) = choose_anchor(sig);
-            if pos.len >= 2 {
-                let pid = *index.entry(bytes.clone()).or_insert_with(|| {
-                    patterns.push(bytes);
-                    pattern_sigs.push(Vec::new());
-                    patterns.len() - 1
-                });
-                pattern_sigs[pid].push((i as u32, pos));
-            } else {
-                slow.push((i as u32, pos));
+            let i = i as u32;
+            match pos.len {
+                4.. => long.push((u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]), i, pos)),
+                2 | 3 => short.push((u16::from_le_bytes([bytes[0], bytes[1]]) as u32, i, pos)),
+                _ => slow.push((i, pos)),
             }
         }
-        let ac = if patterns.is_empty() {
-            None
-        } else {
-            let total: usize = patterns.iter().map(Vec::len).sum();
-            let kind = if total <= DFA_MAX_ANCHOR_BYTES {
-                AhoCorasickKind::DFA
-            } else {
-                AhoCorasickKind::ContiguousNFA
-            };
-            let build = |kind| {
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(kind))
-                    .build(&patterns)
-            };
-            Some(
-                build(kind)
-                    .or_else(|_| build(AhoCorasickKind::ContiguousNFA))
-                    .or_else(|_| build(AhoCorasickKind::NoncontiguousNFA))
-                    .expect("an automaton over at most a few million anchor bytes always builds"),
-            )
-        };
-        BodyMatcher { sigs, ac, pattern_sigs, slow }
+        BodyMatcher { sigs, long: GramIndex::new(4, long), short: GramIndex::new(2, short), slow }
     }
 
     pub fn sig(&self, id: u32) -> &BodySig {
         &self.sigs[id as usize]
+    }
+
+    /// Approximate memory of the filters (for diagnostics).
+    pub fn filter_memory(&self) -> usize {
+        self.long.as_ref().map_or(0, GramIndex::memory) + self.short.as_ref().map_or(0, GramIndex::memory)
     }
 
     /// Index of the first signature found in `data`. `eof_known` is false when `data` is only
@@ -165,14 +272,25 @@ impl BodyMatcher {
         let usable = |sig: &BodySig| {
             (eof_known || !matches!(sig.offset, Offset::Eof { .. })) && target_ok(sig.target, data)
         };
-        if let Some(ac) = &self.ac {
-            for m in ac.find_overlapping_iter(data) {
-                for &(sid, pos) in &self.pattern_sigs[m.pattern().as_usize()] {
-                    let sig = &self.sigs[sid as usize];
-                    if usable(sig) && sig.verify_at(pos, data, m.start(), &mut budget) {
-                        return Some(sid);
-                    }
+        let mut found = None;
+        for index in [&self.long, &self.short].into_iter().flatten() {
+            let hit = index.for_each_hit(data, |sid, pos, q| {
+                let sig = &self.sigs[sid as usize];
+                // The filter compared at most the first 4 bytes of the anchor.
+                let anchor_ok = sig.segs[pos.seg][pos.tok..pos.tok + pos.len]
+                    .iter()
+                    .zip(data.get(q..).unwrap_or(&[]))
+                    .filter(|(t, b)| matches!(t, Tok::Byte(x) if x == *b))
+                    .count()
+                    == pos.len;
+                if anchor_ok && usable(sig) && sig.verify_at(pos, data, q, &mut budget) {
+                    found = Some(sid);
+                    return true;
                 }
+                false
+            });
+            if hit {
+                return found;
             }
         }
         for &(sid, pos) in &self.slow {
@@ -186,7 +304,7 @@ impl BodyMatcher {
                     if sig.verify_at(pos, data, q, &mut budget) {
                         return Some(sid);
                     }
-                    if budget.0 == 0 {
+                    if !budget_take(&mut budget) {
                         break;
                     }
                 }
@@ -203,7 +321,7 @@ impl BodyMatcher {
                     if sig.verify_at(pos, data, q, &mut budget) {
                         return Some(sid);
                     }
-                    if budget.0 == 0 || !budget_take(&mut budget) {
+                    if !budget_take(&mut budget) {
                         break;
                     }
                 }

@@ -345,6 +345,11 @@ impl Definitions {
         self.counts
     }
 
+    /// Approximate memory of the body-signature filters, in bytes (for diagnostics).
+    pub fn body_filter_memory(&self) -> usize {
+        self.body.filter_memory()
+    }
+
     /// Whether a content of `size` bytes needs a digest (some hash signature could match it).
     /// Cheap: a few hash-set look-ups.
     pub fn wants_hash(&self, size: u64) -> bool {
