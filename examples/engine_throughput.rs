@@ -28,7 +28,7 @@ fn rng(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
-fn collect(dir: &Path, out: &mut Vec<Vec<u8>>, budget: &mut u64) {
+fn collect(dir: &Path, out: &mut Vec<Vec<u8>>, paths: &mut Vec<PathBuf>, budget: &mut u64) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
@@ -38,11 +38,12 @@ fn collect(dir: &Path, out: &mut Vec<Vec<u8>>, budget: &mut u64) {
         }
         let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
         if md.is_dir() {
-            collect(&p, out, budget);
+            collect(&p, out, paths, budget);
         } else if md.is_file() {
             if let Ok(d) = std::fs::read(&p) {
                 *budget = budget.saturating_sub(d.len() as u64);
                 out.push(d);
+                paths.push(p);
             }
         }
     }
@@ -87,10 +88,11 @@ fn main() {
             .collect()
     };
     let mut files = Vec::new();
+    let mut paths = Vec::new();
     let per_dir = max_mb * 1_000_000 / dirs.len() as u64;
     for d in &dirs {
         let mut b = per_dir;
-        collect(d, &mut files, &mut b);
+        collect(d, &mut files, &mut paths, &mut b);
     }
     println!("corpus: {} files, {:.0} MB", files.len(), files.iter().map(Vec::len).sum::<usize>() as f64 / 1e6);
 
@@ -154,5 +156,13 @@ fn main() {
     let d = load(&[&yara_dir]);
     measure("5,000 YARA rules", &d, &files);
     drop(d);
-    let _ = std::fs::remove_dir_all(&tmp);
+    if std::env::var_os("KEEP").is_some() {
+        // For side-by-side runs: yara -p 1 --scan-list TMP/yara/gen.yar TMP/files.txt,
+        // clamscan -d TMP/hashes -d TMP/ndb -f TMP/files.txt
+        let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+        std::fs::write(tmp.join("files.txt"), list).unwrap();
+        println!("kept {}", tmp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }
