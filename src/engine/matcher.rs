@@ -95,6 +95,10 @@ fn target_ok(t: Target, data: &[u8]) -> bool {
     }
 }
 
+/// Bits of the 4-gram bitmap index.
+const GRAM_BITS: u32 = 20;
+const GRAM_WORDS: usize = (1 << GRAM_BITS) / 64;
+
 /// Multiplier of the 4-gram hash (Fibonacci hashing).
 const GRAM_MUL: u32 = 0x9e37_79b1;
 
@@ -145,7 +149,6 @@ impl GramTable {
 /// indexed by a hash of the gram at each position, then an exact table.
 struct GramIndex {
     width: usize,
-    shift: u32,
     bitmap: Vec<u64>,
     table: GramTable,
     /// (signature, anchor), grouped by gram.
@@ -176,12 +179,9 @@ impl GramIndex {
             }
             groups.push((g, start as u32, (entries.len() - start) as u32));
         }
-        // About 64 bits per distinct gram: ~1.5 % of positions pass the bitmap on random data.
-        let bits = if width == 2 {
-            16
-        } else {
-            (groups.len() * 64).next_power_of_two().trailing_zeros().clamp(15, 24)
-        };
+        // 2^20 bits (128 KiB, cache-resident): with 5,000 distinct grams about 0.5 % of
+        // positions pass the bitmap on random data, 1 % measured on /usr/lib.
+        let bits = if width == 2 { 16 } else { GRAM_BITS };
         let mut bitmap = vec![0u64; (1usize << bits) / 64];
         let shift = 32 - bits;
         for &(g, _, _) in &groups {
@@ -196,7 +196,7 @@ impl GramIndex {
         } else {
             Vec::new()
         };
-        Some(GramIndex { width, shift, bitmap, table: GramTable::new(&groups), entries, finders })
+        Some(GramIndex { width, bitmap, table: GramTable::new(&groups), entries, finders })
     }
 
     #[inline(always)]
@@ -204,7 +204,7 @@ impl GramIndex {
         if width == 2 {
             g as usize
         } else {
-            (g.wrapping_mul(GRAM_MUL) >> shift) as usize
+            (g.wrapping_mul(GRAM_MUL) >> shift) as usize // shift = 32 - GRAM_BITS
         }
     }
 
@@ -212,7 +212,6 @@ impl GramIndex {
     #[inline(always)]
     fn for_each_hit(&self, data: &[u8], mut f: impl FnMut(u32, AnchorPos, usize) -> bool) -> bool {
         let bitmap = &self.bitmap[..];
-        let shift = self.shift;
         if !self.finders.is_empty() {
             for (finder, g) in &self.finders {
                 let mut pos = 0;
@@ -224,12 +223,37 @@ impl GramIndex {
                 }
             }
         } else if self.width == 4 {
-            for (i, w) in data.windows(4).enumerate() {
-                let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                let h = (g.wrapping_mul(GRAM_MUL) >> shift) as usize;
-                if bitmap[h >> 6] & (1 << (h & 63)) != 0 && self.hit(g, i, &mut f) {
+            let bitmap: &[u64; GRAM_WORDS] = bitmap.try_into().expect("4-gram bitmap size");
+            let test = |g: u32| {
+                let h = (g.wrapping_mul(GRAM_MUL) >> (32 - GRAM_BITS)) as usize;
+                (bitmap[h >> 6] >> (h & 63)) & 1
+            };
+            // Five 4-byte windows per 8-byte load, tested without branches; positions of a
+            // block that pass are re-examined one by one.
+            let mut i = 0;
+            while i + 8 <= data.len() {
+                let x = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
+                let any = test(x as u32)
+                    | test((x >> 8) as u32)
+                    | test((x >> 16) as u32)
+                    | test((x >> 24) as u32)
+                    | test((x >> 32) as u32);
+                if any != 0 {
+                    for k in 0..5 {
+                        let g = (x >> (8 * k)) as u32;
+                        if test(g) != 0 && self.hit(g, i + k, &mut f) {
+                            return true;
+                        }
+                    }
+                }
+                i += 5;
+            }
+            while i + 4 <= data.len() {
+                let g = u32::from_le_bytes(data[i..i + 4].try_into().expect("4 bytes"));
+                if test(g) != 0 && self.hit(g, i, &mut f) {
                     return true;
                 }
+                i += 1;
             }
         } else {
             for (i, w) in data.windows(2).enumerate() {
