@@ -442,3 +442,22 @@ fn verifier_agrees_with_regex() {
     }
     assert!(checked > 5000, "{checked}");
 }
+
+/// Anchors at every position relative to the 8-byte blocks of the 4-gram filter, with enough
+/// distinct anchors that the bitmap path (not memmem) runs.
+#[test]
+fn anchors_at_every_block_position() {
+    let defs = ndb("A:0:*:41424344\nB:0:*:45464748\nC:0:*:494a4b4c\nD:0:*:4d4e4f50\nE:0:*:51525354");
+    for lead in 0..20 {
+        for trail in 0..10 {
+            for (sig, pat) in [("A", b"ABCD"), ("E", b"QRST")] {
+                let mut c = vec![b'.'; lead];
+                c.extend_from_slice(pat);
+                c.extend(std::iter::repeat_n(b'.', trail));
+                assert_eq!(name_of(&defs, &c).as_deref(), Some(sig), "{lead} {trail}");
+                c[lead + 3] = b'x';
+                assert_eq!(name_of(&defs, &c), None, "{lead} {trail}");
+            }
+        }
+    }
+}
