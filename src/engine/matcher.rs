@@ -1,19 +1,31 @@
-//! The body-signature matcher: one Aho-Corasick automaton over every signature's anchor, and
+//! The body-signature matcher: one multi-pattern filter over every signature's anchor, and
 //! the verifier of `ndb.rs` run around each anchor hit.
 //!
-//! Anchor: the best window of at most [`MAX_ANCHOR`] consecutive literal bytes (outside
+//! Anchor: the best window of [`MAX_ANCHOR`] (4) consecutive literal bytes (outside
 //! alternatives) of a signature, "best" meaning rarest by a simple byte-weight score (0x00,
 //! 0xFF and common text bytes weigh less), so that zero runs and padding do not trigger
-//! verifications everywhere. Signatures sharing an anchor share the automaton pattern.
+//! verifications everywhere. Signatures sharing an anchor share the filter entry.
+//!
+//! Filter: at every position the 4 bytes there are hashed into a bitmap of 2^20 bits (128 KiB,
+//! stays in cache); positions that pass (about 1 % on /usr/lib with 5,000 anchors) are looked
+//! up in an exact table of anchors. The loop tests five positions per 8-byte load without
+//! branches. Measured on this machine's /usr/lib, it runs 4-5x faster than an `aho-corasick`
+//! DFA over the same 5,000 anchors (705 vs ~150 MB/s of CPU time): the DFA's dependent
+//! state-table loads miss the cache once a few thousand patterns make its table megabytes
+//! big, while the bitmap tests are independent loads. With at most three distinct anchors
+//! (e.g. only the built-in EICAR), `memchr::memmem` searches each instead (SIMD, GB/s).
+//! Anchors of 2 or 3 literal bytes go through a second filter indexed by their first two bytes.
 //!
 //! Slow path: a signature without two consecutive literal bytes (e.g. `4?5?6?` or only
-//! alternatives) is not in the automaton. It is tried at every occurrence of one of its literal
+//! alternatives) is not in the filters. It is tried at every occurrence of one of its literal
 //! bytes (found with `memchr`), or, without any literal byte, at every position allowed by its
 //! offset. Such signatures cost a pass over the content each: keep them few.
 //!
-//! Work bound: the verifier's work per scan is bounded ([`Budget`]): pathological signatures
-//! (many bounded gaps over hostile content) stop being verified once it is spent, rather than
-//! taking quadratic time.
+//! Work bound: the verifier's work per scan is bounded ([`Budget`], about 4 units per content
+//! byte, one unit per candidate position tried): pathological signatures (many bounded gaps
+//! over hostile content) stop being verified once it is spent, rather than taking quadratic
+//! time. A signature of one segment (no gap) with a filter anchor never needs the budget and
+//! is always checked.
 
 use super::ndb::{AnchorPos, BodySig, Budget, Offset, Tok};
 use super::Target;
