@@ -20,6 +20,7 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
     // The central directory tells the number of entries up front.
     ctx.count_entries(archive.len() as u64, path)?;
     let mut buf = ctx.take_buf(depth);
+    let mut unpacked: u64 = 0;
     for i in 0..archive.len() {
         let name = archive.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned());
         let member = join_path(path, name.as_deref().unwrap_or("").as_bytes());
@@ -34,10 +35,15 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
         if file.is_dir() || !file.is_file() {
             continue;
         }
-        let (size, ratio) = (file.size(), Ratio { packed: file.compressed_size(), already: 0 });
-        ctx.check_declared(size, Some(ratio), &member)?;
-        let res = ctx.read_member(&mut file, Some(size), Some(ratio), &member, &mut buf)?;
+        let size = file.size();
+        let ratios = [
+            Ratio { packed: file.compressed_size(), already: 0 },
+            Ratio { packed: data.len() as u64, already: unpacked },
+        ];
+        ctx.check_declared(size, &ratios, &member)?;
+        let res = ctx.read_member(&mut file, Some(size), &ratios, &member, &mut buf)?;
         drop(file);
+        unpacked = unpacked.saturating_add(buf.len() as u64);
         if let Err(e) = res {
             // Unsupported method, bad CRC, truncated data: what was read is still scanned.
             ctx.error(&member, format_args!("zip: {e}"));
@@ -54,6 +60,7 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
 fn walk_zip_stream(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -> Flow {
     let mut cursor = Cursor::new(data);
     let mut buf = ctx.take_buf(depth);
+    let mut unpacked: u64 = 0;
     loop {
         let before = cursor.position();
         let mut file = match zip::read::read_zipfile_from_stream(&mut cursor) {
@@ -67,10 +74,15 @@ fn walk_zip_stream(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -> Fl
         let member = join_path(path, file.name_raw());
         ctx.count_entries(1, &member)?;
         if file.is_file() {
-            let (size, ratio) = (file.size(), Ratio { packed: file.compressed_size(), already: 0 });
-            ctx.check_declared(size, Some(ratio), &member)?;
-            let res = ctx.read_member(&mut file, Some(size), Some(ratio), &member, &mut buf)?;
+            let size = file.size();
+            let ratios = [
+                Ratio { packed: file.compressed_size(), already: 0 },
+                Ratio { packed: data.len() as u64, already: unpacked },
+            ];
+            ctx.check_declared(size, &ratios, &member)?;
+            let res = ctx.read_member(&mut file, Some(size), &ratios, &member, &mut buf)?;
             drop(file);
+            unpacked = unpacked.saturating_add(buf.len() as u64);
             if let Err(e) = res {
                 ctx.error(&member, format_args!("zip: {e}"));
                 ctx.entry(&member, &buf, depth)?;
@@ -159,7 +171,7 @@ pub(crate) fn walk_tar(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
 pub(crate) fn walk_stream(ctx: &mut Ctx<'_>, format: Format, data: &[u8], path: &str, depth: u32) -> Flow {
     ctx.count_entries(1, path)?;
     let mut buf = ctx.take_buf(depth);
-    let ratio = Some(Ratio { packed: data.len() as u64, already: 0 });
+    let ratio = &[Ratio { packed: data.len() as u64, already: 0 }];
     let default_name = stream_content_name(path);
     let (res, name) = match format {
         Format::Gzip => {
@@ -225,8 +237,8 @@ pub(crate) fn walk_7z(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) ->
         let member = join_path(path, entry.name().as_bytes());
         let ratio = Ratio { packed, already: unpacked };
         let mut step = || -> Result<EntryDecision, Stop> {
-            ctx.check_declared(entry.size(), Some(ratio), &member)?;
-            let res = ctx.read_member(rd, Some(entry.size()), Some(ratio), &member, &mut buf)?;
+            ctx.check_declared(entry.size(), &[ratio], &member)?;
+            let res = ctx.read_member(rd, Some(entry.size()), &[ratio], &member, &mut buf)?;
             unpacked = unpacked.saturating_add(buf.len() as u64);
             match res {
                 Ok(()) => {

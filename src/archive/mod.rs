@@ -28,8 +28,9 @@
 //!   bytes are ever produced; a member whose declared size alone passes the limit trips it
 //!   before anything is decompressed. Members of tar and cpio archives are scanned in place
 //!   (slices of their container), cost no copy and do not count.
-//! - ratio: unpacked / packed, per zip member, per compressed stream, and over a whole 7z
-//!   archive (7z packs members together in solid blocks). It only trips once the unpacked
+//! - ratio: unpacked / packed, per zip member, per compressed stream, and over a whole zip or
+//!   7z archive (7z packs members together in solid blocks; zip members may overlap, the
+//!   trick of non-recursive zip bombs). It only trips once the unpacked
 //!   size passes [`RATIO_MIN_UNPACKED`] (1 MiB), so small, very compressible files do not.
 //!   The reported ratio is a lower bound: decompression stops as soon as the limit is passed.
 //! - entries: every header seen (files, directories, links, ...) over all levels; a zip or 7z
@@ -305,8 +306,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Checks a member's declared size before unpacking it: one that alone passes the total or
-    /// the ratio limit trips it without any decompression.
-    pub(crate) fn check_declared(&self, declared: u64, ratio: Option<Ratio>, path: &str) -> Flow {
+    /// a ratio limit trips it without any decompression.
+    pub(crate) fn check_declared(&self, declared: u64, ratios: &[Ratio], path: &str) -> Flow {
         let total = self.stats.unpacked_bytes.saturating_add(declared);
         if total > self.limits.max_total_bytes {
             return Err(Stop::Limit(LimitExceeded {
@@ -316,7 +317,7 @@ impl<'a> Ctx<'a> {
                 path: path.to_string(),
             }));
         }
-        if let Some(r) = ratio {
+        for r in ratios {
             let unpacked = r.already.saturating_add(declared);
             if unpacked > ratio_cap(self.limits, r.packed) {
                 return Err(self.ratio_exceeded(r.packed, unpacked, path));
@@ -336,20 +337,25 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reads a member or stream into `out` (cleared first), never producing more than the
-    /// limits allow. `Ok(Err(e))`: a read error after `out.len()` good bytes (corrupt or
-    /// truncated input); the caller may still scan what was read.
+    /// limits allow: the total, and each of `ratios` (the member's own, its archive's).
+    /// `Ok(Err(e))`: a read error after `out.len()` good bytes (corrupt or truncated input);
+    /// the caller may still scan what was read.
     pub(crate) fn read_member(
         &mut self,
         reader: &mut dyn Read,
         size_hint: Option<u64>,
-        ratio: Option<Ratio>,
+        ratios: &[Ratio],
         path: &str,
         out: &mut Vec<u8>,
     ) -> Result<Result<(), std::io::Error>, Stop> {
         out.clear();
         let remaining = self.limits.max_total_bytes.saturating_sub(self.stats.unpacked_bytes);
-        let ratio_allowed = ratio.map(|r| ratio_cap(self.limits, r.packed).saturating_sub(r.already));
-        let cap = ratio_allowed.map_or(remaining, |a| a.min(remaining));
+        // The tightest ratio, as the number of bytes it still allows.
+        let tightest = ratios
+            .iter()
+            .map(|r| (ratio_cap(self.limits, r.packed).saturating_sub(r.already), *r))
+            .min_by_key(|(allowed, _)| *allowed);
+        let cap = tightest.map_or(remaining, |(a, _)| a.min(remaining));
         if let Some(hint) = size_hint {
             // Capacity from a header is only a hint, and a bounded one.
             let want = hint.min(cap).min(16 << 20) as usize;
@@ -359,8 +365,8 @@ impl<'a> Ctx<'a> {
         let n = out.len() as u64;
         self.stats.unpacked_bytes = self.stats.unpacked_bytes.saturating_add(n);
         if n > cap {
-            if let (Some(r), Some(a)) = (ratio, ratio_allowed) {
-                if a <= remaining {
+            if let Some((allowed, r)) = tightest {
+                if allowed <= remaining {
                     return Err(self.ratio_exceeded(r.packed, r.already.saturating_add(n), path));
                 }
             }

@@ -674,3 +674,34 @@ fn clamav_testfiles() {
     report.sort();
     eprintln!("{}", report.join("\n"));
 }
+
+/// A non-recursive zip bomb: many central directory entries share one compressed kernel.
+/// Each member alone stays under the ratio, the archive as a whole does not.
+#[test]
+fn overlapping_zip_members_trip_the_archive_ratio() {
+    let mut kernel = vec![0u8; 2 << 20];
+    kernel.extend(pseudo_random(9000, 5));
+    let z = zip(&[("k", &kernel)]);
+    let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let eocd = z.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    let entry = &z[cd..eocd];
+    assert_eq!(entry.len(), 46 + 1, "one central entry named k");
+    let copies = 40u16;
+    let mut bomb = z[..cd].to_vec();
+    for i in 0..copies {
+        bomb.extend_from_slice(entry);
+        let at = bomb.len() - 1;
+        bomb[at] = b'A' + i as u8; // distinct one-letter names
+    }
+    let mut end = z[eocd..].to_vec();
+    end[8..10].copy_from_slice(&copies.to_le_bytes());
+    end[10..12].copy_from_slice(&copies.to_le_bytes());
+    end[12..16].copy_from_slice(&(u32::from(copies) * entry.len() as u32).to_le_bytes());
+    bomb.extend(end);
+    let member_ratio = kernel.len() as u64 / (cd as u64);
+    assert!(member_ratio < 250, "{member_ratio}");
+    let (seen, res) = walk_all(&bomb, "b.zip", &Limits::default());
+    let l = limit_of(res);
+    assert_eq!((l.kind, l.path.as_str()), (LimitKind::Ratio, "b.zip/B"));
+    assert_eq!(seen.len(), 1);
+}
