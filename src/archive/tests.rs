@@ -290,6 +290,27 @@ fn gzip_original_name_is_used() {
     assert_eq!(find_eicar(&g, "x.gz").as_deref(), Some("x.gz/eicar.com"));
     assert_eq!(find_eicar(&gz(EICAR), "eicar.com.gz").as_deref(), Some("eicar.com.gz/eicar.com"));
     assert_eq!(find_eicar(&bz2(EICAR), "noext").as_deref(), Some("noext/data"));
+    // Concatenated xz and bzip2 streams too, xz with stream padding.
+    let mut x = xz(b"first ");
+    x.extend([0u8; 8]);
+    x.extend(xz(EICAR));
+    assert_eq!(find_eicar(&x, "t.xz").as_deref(), Some("t.xz/t"));
+    let (seen, res) = walk_all(&x, "t.xz", &Limits::default());
+    let stats = res.unwrap();
+    assert_eq!((stats.entries, stats.errors), (2, 0));
+    assert_eq!(seen[0].1, [&b"first "[..], EICAR].concat());
+    let mut b = bz2(b"first ");
+    b.extend(bz2(EICAR));
+    assert_eq!(find_eicar(&b, "t.bz2").as_deref(), Some("t.bz2/t"));
+    // Trailing zeros (tape blocking) are fine; trailing garbage is an error, content still seen.
+    let mut g = gz(EICAR);
+    g.extend([0u8; 1000]);
+    let (seen, res) = walk_all(&g, "g.gz", &Limits::default());
+    assert_eq!((seen.len(), res.unwrap().errors), (1, 0));
+    g.extend(b"garbage");
+    let (seen, res) = walk_all(&g, "g.gz", &Limits::default());
+    assert_eq!((seen.len(), res.unwrap().errors), (1, 1));
+    assert_eq!(seen[0].1, EICAR);
     // Concatenated gzip members are one stream.
     let mut two = gz(b"first part ");
     two.extend(gz(EICAR));
@@ -704,4 +725,48 @@ fn overlapping_zip_members_trip_the_archive_ratio() {
     let l = limit_of(res);
     assert_eq!((l.kind, l.path.as_str()), (LimitKind::Ratio, "b.zip/B"));
     assert_eq!(seen.len(), 1);
+}
+
+#[test]
+fn pathological_inputs_finish_quickly() {
+    use std::time::{Duration, Instant};
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // Thousands of end-of-central-directory records, each a candidate for the zip reader.
+    let mut z = b"PK\x03\x04".to_vec();
+    let mut eocd = b"PK\x05\x06".to_vec();
+    eocd.extend([0u8; 18]);
+    for _ in 0..50_000 {
+        z.extend_from_slice(&eocd);
+    }
+    cases.push(("many-eocd", z));
+    // Same with zip64 locators.
+    let mut z = b"PK\x03\x04".to_vec();
+    for _ in 0..50_000 {
+        z.extend_from_slice(b"PK\x06\x07\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0");
+        z.extend_from_slice(&eocd);
+    }
+    cases.push(("many-zip64", z));
+    // Local headers back to back, all empty members.
+    let one = zip_with(&[("", b"")], zip::CompressionMethod::Stored);
+    let cd = one.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    cases.push(("many-local", one[..cd].repeat(50_000)));
+    // cpio headers of empty files, no trailer.
+    let c = cpio(CpioKind::Newc, &[("e", b"")]);
+    cases.push(("many-cpio", c[..c.len() - 124].repeat(50_000)));
+    // gzip members of nothing.
+    cases.push(("many-gzip", gz(b"").repeat(50_000)));
+    cases.push(("many-gzip-1", gz(b"a").repeat(20_000)));
+    cases.push(("many-bzip2", bz2(b"a").repeat(20_000)));
+    cases.push(("many-xz", xz(b"a").repeat(20_000)));
+    let limits = Limits { max_entries: 5000, ..Limits::default() };
+    for (name, data) in cases {
+        let t = Instant::now();
+        let (_, res) = walk_all(&data, name, &limits);
+        let took = t.elapsed();
+        eprintln!("{name}: {} bytes, {took:?}, {:?}", data.len(), res.as_ref().map(|s| (s.entries, s.errors)));
+        assert!(took < Duration::from_secs(20), "{name}: {took:?}");
+        if name.starts_with("many-") && name != "many-eocd" && name != "many-zip64" {
+            assert_eq!(res.map_err(|l| l.kind), Err(LimitKind::Entries), "{name}");
+        }
+    }
 }
