@@ -116,14 +116,23 @@ pub(crate) fn tar_detect(d: &[u8]) -> bool {
     if d[0] == 0 {
         return false;
     }
-    let field = &d[148..156];
-    let digits: Vec<u8> = field.iter().copied().skip_while(|&c| c == b' ').take_while(|c| (b'0'..=b'7').contains(c)).collect();
-    if digits.is_empty() {
+    // Leading spaces, octal digits, then NUL or space; parsed without allocating (this runs for
+    // every file scanned).
+    let mut stored: u32 = 0;
+    let mut digits = 0;
+    for &c in d[148..156].iter().skip_while(|&&c| c == b' ') {
+        match c {
+            b'0'..=b'7' => {
+                stored = stored * 8 + u32::from(c - b'0');
+                digits += 1;
+            }
+            0 | b' ' => break,
+            _ => return false,
+        }
+    }
+    if digits == 0 {
         return false;
     }
-    let Some(stored) = std::str::from_utf8(&digits).ok().and_then(|s| u32::from_str_radix(s, 8).ok()) else {
-        return false;
-    };
     let sum: u32 = d[..512].iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) }).sum();
     sum == stored
 }
@@ -169,6 +178,7 @@ pub(crate) fn walk_tar(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
 // gzip, bzip2, xz: one entry, the decompressed stream
 
 /// A decoder of one gzip member, bzip2 stream or xz stream, owning the rest of the input.
+#[allow(clippy::large_enum_variant)] // one per stream, on the stack of one call
 enum Decoder<'a> {
     Gz(flate2::bufread::GzDecoder<&'a [u8]>),
     Bz(bzip2::bufread::BzDecoder<&'a [u8]>),

@@ -337,7 +337,7 @@ mod tests {
         }
         if !nix::unistd::geteuid().is_root() {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0)).unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
             assert!(matches!(scan(&f, true), FileOutcome::Error(_)));
         }
     }
