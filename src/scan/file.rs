@@ -206,7 +206,6 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::engine::EICAR_THREAT_NAME;
 
     const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
@@ -246,11 +245,11 @@ mod tests {
         p
     }
 
+    /// The engine's own EICAR detection (whatever it names it), found at `inner`.
     fn eicar_at(inner: Option<&str>) -> FileOutcome {
-        FileOutcome::Detected {
-            detection: Detection { threat_name: EICAR_THREAT_NAME.into(), threat_type: ThreatType::Virus },
-            inner: inner.map(str::to_string),
-        }
+        let detection = Definitions::builtin().scan_bytes(EICAR).expect("the engine detects EICAR");
+        assert_ne!(detection.threat_type, ThreatType::ArchiveBomb);
+        FileOutcome::Detected { detection, inner: inner.map(str::to_string) }
     }
 
     #[test]
