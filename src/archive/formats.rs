@@ -299,6 +299,8 @@ pub(crate) fn walk_stream(ctx: &mut Ctx<'_>, format: Format, data: &[u8], path: 
         .filter(|f| !f.is_empty())
         .map(|f| join_path(path, f))
         .unwrap_or(default_member);
+    // Free the decoder (its dictionary) before descending into the content.
+    drop(members);
     match res {
         Ok(()) => ctx.entry(&name, &buf, depth)?,
         Err(e) => {
