@@ -105,6 +105,8 @@ pub struct Finished {
     pub wall: Duration,
     /// Peak resident set size of the child, in KiB (`ru_maxrss`).
     pub max_rss_kib: u64,
+    /// User plus system CPU time of the child (and of the children it waited for).
+    pub cpu: Duration,
     /// Killed (SIGKILL) because it ran longer than its timeout.
     pub timed_out: bool,
 }
@@ -201,8 +203,26 @@ pub fn run_measured(
         code,
         wall,
         max_rss_kib: usage.ru_maxrss as u64,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         timed_out: timed_out.load(Ordering::SeqCst),
     })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// CPU time (user + system) that process `pid` has used so far, from `/proc/PID/stat`.
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| Duration::from_secs_f64(ticks as f64 / hz as f64))
 }
 
 /// Sends `signal` to `pid`; errors (the process is already gone) are ignored.

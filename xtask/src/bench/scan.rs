@@ -898,6 +898,9 @@ struct Row {
     /// Whole command, peers only.
     wall: Option<Duration>,
     rss_kib: Option<u64>,
+    /// CPU time of the scan (peers: whole command minus load; ours: the daemon's and the CLI's
+    /// CPU time during `mdatp scan custom`). Less sensitive than wall time to a busy machine.
+    cpu: Option<Duration>,
     files_scanned: Option<u64>,
     detected: Option<BTreeSet<String>>,
     vs_planted: Option<Diff>,
@@ -917,6 +920,10 @@ impl Row {
                 if self.threads == 1 { "" } else { "s" }
             ),
         }
+    }
+    /// Megabytes per CPU second: how much one core gets through.
+    fn mb_per_cpu_s(&self) -> Option<f64> {
+        Some(self.bytes as f64 / 1e6 / self.cpu?.as_secs_f64().max(1e-6))
     }
     fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.scan.as_secs_f64().max(1e-6)
@@ -980,6 +987,7 @@ fn read_all(set: &Set) -> Result<Row> {
         scan: start.elapsed(),
         wall: None,
         rss_kib: None,
+        cpu: None,
         files_scanned: Some(files.len() as u64),
         detected: None,
         vs_planted: None,
@@ -1053,6 +1061,7 @@ fn peer_row(
         scan: scan.wall.saturating_sub(load.wall),
         wall: Some(scan.wall),
         rss_kib: Some(scan.max_rss_kib),
+        cpu: Some(scan.cpu.saturating_sub(load.cpu)),
         files_scanned: None,
         detected: Some(detected),
         vs_planted: None,
@@ -1285,7 +1294,9 @@ fn run_ours(set: &Set, out: &Path, sigs: Sigs, threads: u32) -> Result<Row> {
         daemon.root.display(),
         util::display(&cmd)
     );
+    let cpu_before = util::process_cpu(daemon.child.id());
     let scan = util::run_measured(&mut cmd, &so, &se, set.timeout())?;
+    let cpu_after = util::process_cpu(daemon.child.id());
     if scan.timed_out {
         bail!(
             "`mdatp scan custom` ran longer than {:?} and was killed; daemon log:\n{}",
@@ -1333,6 +1344,10 @@ fn run_ours(set: &Set, out: &Path, sigs: Sigs, threads: u32) -> Result<Row> {
         scan: scan.wall,
         wall: None,
         rss_kib: rss,
+        cpu: match (cpu_before, cpu_after) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b) + scan.cpu),
+            _ => None,
+        },
         files_scanned: Some(files_scanned),
         detected: Some(detected),
         vs_planted: None,
@@ -1377,6 +1392,7 @@ fn ratios(
     ours: [[Option<usize>; 2]; 2],
 ) -> Vec<Ratio> {
     let tp = |i: Option<usize>| i.map(|i| rows[i].mb_per_s());
+    let per_cpu = |i: Option<usize>| rows[i?].mb_per_cpu_s();
     let div = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
     vec![
         Ratio {
@@ -1408,6 +1424,16 @@ fn ratios(
             what: "yara -p 2 / -p 1",
             goal: "",
             value: div(tp(yara[1]), tp(yara[0])),
+        },
+        Ratio {
+            what: "ours / clamscan, MB per CPU second (ClamAV set, 1 thread)",
+            goal: "",
+            value: div(per_cpu(ours[0][0]), per_cpu(clam)),
+        },
+        Ratio {
+            what: "ours / yara, MB per CPU second (YARA set, 1 thread)",
+            goal: "",
+            value: div(per_cpu(ours[1][0]), per_cpu(yara[0])),
         },
     ]
 }
@@ -1475,18 +1501,22 @@ impl Report<'_> {
             version("yara", "--version"),
         )
         .unwrap();
-        writeln!(s, "| run | signatures | threads | load s | scan s | MB/s | peak RSS MB | files found | = planted | = peer |").unwrap();
-        writeln!(s, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
+        writeln!(s, "| run | signatures | threads | load s | scan s | MB/s | CPU s | MB/CPU-s | peak RSS MB | files found | = planted | = peer |").unwrap();
+        writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
         for r in self.rows {
             writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} |",
                 r.tool,
                 r.sigs.name(),
                 r.threads,
                 secs(r.load),
                 r.scan.as_secs_f64(),
                 r.mb_per_s(),
+                secs(r.cpu),
+                r.mb_per_cpu_s()
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_else(|| "-".into()),
                 r.rss_kib
                     .map(|k| format!("{:.0}", k as f64 / 1024.0))
                     .unwrap_or_else(|| "-".into()),
@@ -1512,7 +1542,9 @@ impl Report<'_> {
             s,
             "\nload: peers = the same command on an empty directory, ours = `mdatp definitions update`. \
              scan: peers = whole command minus load, ours = `mdatp scan custom`. MB/s = corpus bytes / scan \
-             time (10^6 bytes). Peak RSS: peers = the process (wait4), ours = the daemon (VmHWM).\n"
+             time (10^6 bytes). CPU s: user + system time of the scan (peers: wait4 minus the load run; ours: the daemon's \
+             /proc/PID/stat difference plus the CLI), steadier than wall time on a busy machine. \
+             Peak RSS: peers = the process (wait4), ours = the daemon (VmHWM).\n"
         )
         .unwrap();
         writeln!(s, "| ratio (throughput) | value | goal |\n|---|---|---|").unwrap();
@@ -1558,6 +1590,8 @@ impl Report<'_> {
                 "scan_s": r.scan.as_secs_f64(),
                 "wall_s": r.wall.map(|d| d.as_secs_f64()),
                 "mb_per_s": r.mb_per_s(),
+                "cpu_s": r.cpu.map(|d| d.as_secs_f64()),
+                "mb_per_cpu_s": r.mb_per_cpu_s(),
                 "peak_rss_kib": r.rss_kib,
                 "files_scanned": r.files_scanned,
                 "files_detected": r.detected.as_ref().map(|d| d.len()),
