@@ -56,7 +56,15 @@ pub fn run() -> Result<()> {
     results.push((
         "fuzz crate build",
         if fuzz.is_file() {
-            // The shared target dir lets it reuse the dependencies `cargo test` just built.
+            // The fuzz crate is its own workspace. Seeding its lock file from the main one keeps
+            // the same dependency versions, so with the shared target dir it reuses what
+            // `cargo test` just built instead of resolving (and compiling) newer ones.
+            let lock = fuzz.with_file_name("Cargo.lock");
+            if !lock.exists() {
+                if let Err(e) = std::fs::copy(util::project_root().join("Cargo.lock"), &lock) {
+                    eprintln!("test: cannot seed {}: {e}", lock.display());
+                }
+            }
             step(util::run(
                 util::cargo()
                     .arg("build")
