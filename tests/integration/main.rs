@@ -1,0 +1,16 @@
+//! Integration tests: the real `wdavdaemon` below a temporary `MDATP_ROOT`, driven only
+//! through the real `mdatp` binary. One test binary for every area (see `util.rs`).
+//!
+//! Run with `cargo test --test integration`. Most tests need root (the daemon's permission
+//! checks, ownership of restored files); `permissions` says so when it cannot run.
+
+mod util;
+
+mod config;
+mod crash;
+mod exclusions;
+mod health;
+mod logging;
+mod permissions;
+mod quarantine;
+mod scan;
