@@ -151,3 +151,18 @@ fn changes_apply_live_without_restart() {
     write_atomic(&d.local_config_path(), br#"{"cloudService": {"enabled": false}}"#);
     d.wait_health("cloud_enabled", "false", |v| v == "false");
 }
+
+#[test]
+fn invalid_local_settings_file() {
+    let d = TestDaemon::start();
+    d.ok(&["config", "real-time-protection", "--value", "disabled"]);
+    write_atomic(&d.local_config_path(), b"{ not json");
+    let issues = d.wait_health("health_issues", "naming wdavcfg", |v| v.contains("wdavcfg"));
+    assert!(!issues.is_empty());
+    // The last good local settings stay in force.
+    assert_eq!(d.health_field("antivirus_enforcement_level"), "\"on_demand\"");
+    // The CLI refuses to write over a file it cannot read, and says so.
+    let o = d.mdatp(&["config", "cloud", "--value", "disabled"]).failure();
+    assert!(o.stderr.contains("wdavcfg"), "{}", o.describe());
+    assert_eq!(std::fs::read(d.local_config_path()).unwrap(), b"{ not json", "the bad file was overwritten");
+}

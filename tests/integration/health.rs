@@ -147,3 +147,12 @@ fn daemon_not_running_gives_a_clear_error() {
     d.spawn();
     d.assert_alive();
 }
+
+#[test]
+fn details_definitions_shows_only_definitions_fields() {
+    let d = TestDaemon::start();
+    let text = d.ok(&["health", "--details", "definitions"]).stdout;
+    let names: Vec<String> = health_lines(&text).into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"definitions_version".to_string()), "{text}");
+    assert!(names.iter().all(|n| n.starts_with("definitions_")), "{text}");
+}

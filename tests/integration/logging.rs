@@ -55,3 +55,19 @@ fn debug_level_logs_more() {
         (fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > after_error).then_some(())
     });
 }
+
+#[test]
+fn file_names_cannot_forge_log_lines() {
+    let d = TestDaemon::start();
+    let log = d.log_dir().join("microsoft_defender_core.log");
+    let dir = d.data().join("forge");
+    // A hostile name that tries to start a log line of its own.
+    write_eicar(&dir.join("x.com\n2026-01-01T00:00:00Z  INFO FORGED all clear"));
+    d.scan(&[&dir]).success();
+    let text = wait_until(CHANGE_TIMEOUT, "the detection in the log", || {
+        let t = fs::read_to_string(&log).ok()?;
+        t.contains("forge").then_some(t)
+    });
+    let forged: Vec<&str> = text.lines().filter(|l| l.starts_with("2026-01-01T00:00:00Z")).collect();
+    assert!(forged.is_empty(), "a file name wrote its own line into the log: {forged:?}");
+}

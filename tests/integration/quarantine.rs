@@ -93,6 +93,16 @@ fn restore_by_path_into_a_destination_dir() {
     // Unknown original path: a clear error.
     let o = d.mdatp(&["threat", "quarantine", "restore", "threat-path", "--path", "/no/such/file"]).failure();
     assert!(o.stderr.contains("/no/such/file"), "{}", o.describe());
+    // A destination that does not exist is refused, and nothing is lost.
+    let o = d
+        .mdatp(&[
+            "threat", "quarantine", "restore", "threat-path",
+            "--path", files[0].0.to_str().unwrap(),
+            "--destination-path", d.data().join("no/such/dir").to_str().unwrap(),
+        ])
+        .failure();
+    assert!(o.stderr.contains("no/such/dir"), "{}", o.describe());
+    quarantined_threat(&d, &files[0].0);
     // A relative destination is refused.
     d.mdatp(&[
         "threat", "quarantine", "restore", "threat-path",

@@ -35,6 +35,39 @@ fn eicar_in_a_plain_file_is_detected_and_clean_files_are_not() {
 }
 
 #[test]
+fn relative_path_is_taken_from_the_current_directory() {
+    let d = TestDaemon::start();
+    write_eicar(&d.data().join("rel/sub/e.com"));
+    let mut c = d.command();
+    c.current_dir(d.data().join("rel")).args(["scan", "custom", "--path", "sub", "--output", "json"]);
+    let o = run(c).success();
+    assert_eq!(o.json()["threats_detected"], 1, "{}", o.describe());
+    assert_eq!(d.threat_paths(), vec![path_string(&d.data().join("rel/sub/e.com"))]);
+}
+
+#[test]
+fn several_paths_in_one_scan() {
+    let d = TestDaemon::start();
+    let a = d.data().join("m1/a.com");
+    let b = d.data().join("m2/b.com");
+    write_eicar(&a);
+    write_eicar(&b);
+    write(&d.data().join("m3/c.com"), b"clean");
+    let o = d.scan(&[a.parent().unwrap(), &b]).success();
+    assert_eq!(summary_lines(&o), expected_summary(2, 2), "{}", o.describe());
+}
+
+#[test]
+fn passive_rescan_does_not_duplicate_threats() {
+    let d = TestDaemon::start();
+    let f = d.data().join("twice/e.com");
+    write_eicar(&f);
+    d.scan(&[&f]).success();
+    d.scan(&[&f]).success();
+    assert_eq!(d.threats_for(&f).len(), 1, "the same file in place is one threat: {:?}", d.threats());
+}
+
+#[test]
 fn json_output_has_the_counts() {
     let d = TestDaemon::start();
     let dir = d.data().join("j");
@@ -143,6 +176,17 @@ fn scan_cancel_stops_a_long_scan() {
         let t = Instant::now();
         (run(c), t.elapsed())
     });
+    // While it runs, a second scan is refused with a message (one scan at a time).
+    wait_until(Duration::from_secs(30), "the scan to show as running in `scan list`", || {
+        let l = d.json(&["scan", "list"]);
+        l.as_array().unwrap().iter().any(|r| r["state"] == "running").then_some(())
+    });
+    let other = d.data().join("other");
+    write(&other.join("f"), b"x");
+    let o = d.scan(&[&other]);
+    if !scan.is_finished() {
+        assert!(o.code != 0 && o.text_lower().contains("already running"), "second scan during a scan: {}", o.describe());
+    }
     // Cancel as soon as the daemon has a scan to cancel.
     let cancelled = wait_until(Duration::from_secs(30), "a running scan to cancel", || {
         let o = d.mdatp(&["scan", "cancel"]);
