@@ -14,7 +14,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tracing::{error, info, warn};
@@ -36,6 +36,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How often the watcher looks at the configuration files and definitions directories.
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Commands served at once; more are turned away with a message (bounded threads and fds).
+const MAX_CONNECTIONS: usize = 128;
 
 /// What identifies a file's content cheaply: (path, len, mtime ns, inode), or absent.
 type Fingerprint = Vec<(PathBuf, u64, i128, u64)>;
@@ -1118,12 +1121,22 @@ pub fn run(paths: Paths) -> anyhow::Result<()> {
             }
         })?;
     }
-    let _ = SystemTime::now();
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for conn in listener.incoming() {
         match conn {
-            Ok(s) => {
-                let d = d.clone();
-                if let Err(e) = std::thread::Builder::new().name("conn".into()).spawn(move || serve_connection(&d, s)) {
+            Ok(mut s) => {
+                if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                    open.fetch_sub(1, Ordering::AcqRel);
+                    let _ = ipc::write_line(&mut s, &Reply::err("the daemon is busy: too many commands at once, try again"));
+                    continue;
+                }
+                let (d, open2) = (d.clone(), open.clone());
+                let spawned = std::thread::Builder::new().name("conn".into()).spawn(move || {
+                    serve_connection(&d, s);
+                    open2.fetch_sub(1, Ordering::AcqRel);
+                });
+                if let Err(e) = spawned {
+                    open.fetch_sub(1, Ordering::AcqRel);
                     error!("cannot start a connection thread: {e}");
                 }
             }
