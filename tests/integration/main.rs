@@ -6,8 +6,10 @@
 
 mod util;
 
+mod archives;
 mod config;
 mod crash;
+mod definitions;
 mod exclusions;
 mod health;
 mod logging;

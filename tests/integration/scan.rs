@@ -381,6 +381,71 @@ fn corrupt_archives_and_empty_files() {
 }
 
 #[test]
+fn huge_sparse_file_is_bounded() {
+    let mut d = TestDaemon::start();
+    d.ok(&["config", "scan-archives", "--value", "enabled"]);
+    let f = d.data().join("sparse/huge.bin");
+    write(&f, EICAR);
+    // 64 GiB that take no disk space: a scanner that reads everything never finishes.
+    fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(64 << 30).unwrap();
+    // A sparse file that looks like a gzip stream too.
+    let g = d.data().join("sparse/huge.gz");
+    write(&g, &gzip(b"header"));
+    fs::OpenOptions::new().write(true).open(&g).unwrap().set_len(64 << 30).unwrap();
+    let root = d.root().to_path_buf();
+    let dir = f.parent().unwrap().to_path_buf();
+    let scan = std::thread::spawn(move || {
+        let mut c = mdatp_command(&root);
+        c.args(["scan", "custom", "--path"]).arg(&dir);
+        run(c)
+    });
+    let start = Instant::now();
+    while !scan.is_finished() && start.elapsed() < Duration::from_secs(180) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if !scan.is_finished() {
+        let _ = d.mdatp(&["scan", "cancel"]);
+        panic!("scanning a 64 GiB sparse file did not finish within 180 s");
+    }
+    let o = scan.join().unwrap().success();
+    assert_eq!(summary_lines(&o), expected_summary(2, 1), "{}", o.describe());
+    d.assert_alive();
+}
+
+#[test]
+fn thread_count_does_not_change_results() {
+    let d = TestDaemon::start();
+    let dir = d.data().join("threads");
+    for i in 0..400 {
+        let p = dir.join(format!("d{}/f{i}", i % 17));
+        if i % 50 == 7 {
+            write(&p, &eicar_with(&pseudo_random(i, 100)));
+        } else {
+            write(&p, &pseudo_random(i, 2000));
+        }
+    }
+    for n in ["1", "2", "8"] {
+        d.ok(&["config", "maximum-on-demand-scan-threads", "--value", n]);
+        let j = d.scan_json(&dir, &[]);
+        assert_eq!((j["files_scanned"].as_u64(), j["threats_detected"].as_u64()), (Some(400), Some(8)), "with {n} thread(s): {j}");
+    }
+}
+
+#[test]
+fn quick_scan_finishes() {
+    let d = TestDaemon::start();
+    // Passive mode: a quick scan of the real machine reports, never moves anything.
+    assert_eq!(d.health_field("passive_mode_enabled"), "true");
+    let o = d.ok(&["scan", "quick"]);
+    let lines = summary_lines(&o);
+    assert_eq!(lines.len(), 3, "{}", o.describe());
+    assert_eq!(lines[0], "Scan has finished");
+    assert!(lines[1].ends_with(" file(s) scanned") && lines[2].ends_with(" threat(s) detected"), "{}", o.describe());
+    let list = d.json(&["scan", "list"]);
+    assert_eq!(list[0]["type"], "quick", "{list}");
+}
+
+#[test]
 fn nonexistent_path_is_a_clear_error() {
     let mut d = TestDaemon::start();
     let missing = d.data().join("does/not/exist");

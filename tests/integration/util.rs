@@ -486,8 +486,8 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Archive builders: small, dependency-free writers for the formats the tests need. Compression
-// (gzip) uses the system's `gzip`, which every Debian system has (Priority: required).
+// Archive builders. `zip_stored` and `tar` are written by hand (byte-exact, easy to corrupt on
+// purpose); compressed formats use the same crates the agent reads them with.
 // ---------------------------------------------------------------------------------------------
 
 /// CRC-32 (IEEE), as zip and gzip use it.
@@ -595,21 +595,68 @@ pub fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// gzip-compresses `data` with the system's `gzip -9`.
+/// gzip-compressed `data` (best compression).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("gzip")
-        .args(["-9", "-c", "-n"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the tests need the `gzip` program");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let o = child.wait_with_output().expect("gzip");
-    writer.join().expect("writer");
-    assert!(o.status.success(), "gzip failed");
-    o.stdout
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// bzip2-compressed `data`.
+pub fn bzip2(data: &[u8]) -> Vec<u8> {
+    let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    e.write_all(data).expect("bzip2");
+    e.finish().expect("bzip2")
+}
+
+/// xz-compressed `data`.
+pub fn xz(data: &[u8]) -> Vec<u8> {
+    let mut e = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).expect("xz");
+    e.write_all(data).expect("xz");
+    e.finish().expect("xz")
+}
+
+/// A zip archive whose members use `method` (the `zip` crate's writer).
+pub fn zip_with(members: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(method).large_file(false);
+    for (name, data) in members {
+        w.start_file(*name, opts).expect("zip entry");
+        w.write_all(data).expect("zip data");
+    }
+    w.finish().expect("zip").into_inner()
+}
+
+/// A 7z archive (LZMA2).
+pub fn sevenz(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = sevenz_rust2::ArchiveWriter::new(std::io::Cursor::new(Vec::new())).expect("7z");
+    for (name, data) in members {
+        w.push_archive_entry(sevenz_rust2::ArchiveEntry::new_file(name), Some(*data)).expect("7z entry");
+    }
+    w.finish().expect("7z").into_inner()
+}
+
+/// A cpio archive in the `newc` format.
+pub fn cpio_newc(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut all: Vec<(&str, &[u8], u32)> = members.iter().map(|(n, d)| (*n, *d, 0o100644)).collect();
+    all.push(("TRAILER!!!", b"", 0));
+    for (i, (name, data, mode)) in all.into_iter().enumerate() {
+        let namesize = name.len() + 1;
+        let fields = [i as u32 + 1, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, namesize as u32, 0];
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08X}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(data);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    }
+    out
 }
