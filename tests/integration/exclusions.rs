@@ -200,3 +200,21 @@ fn symlinked_paths_do_not_match() {
     d.ok(&["exclusion", "folder", "add", "--path", s(&t.join("link"))]);
     assert_detects(&d, &t, &[], &[&files[0]], &[]);
 }
+
+#[test]
+fn admin_only_merge_policy_ignores_local_exclusions() {
+    let d = daemon();
+    let t = d.data().join("ao");
+    let files = plant(&t, &["local/a.com", "managed/b.com", "c.bare"]);
+    d.ok(&["exclusion", "folder", "add", "--path", s(&t.join("local"))]);
+    // Extension without its dot means the same.
+    d.ok(&["exclusion", "extension", "add", "--name", "bare"]);
+    assert_detects(&d, &t, &[], &[&files[1]], &[&files[0], &files[2]]);
+    d.write_managed(&format!(
+        r#"{{"antivirusEngine": {{"enforcementLevel": "on_demand", "exclusionsMergePolicy": "admin_only", "exclusions": [
+            {{"$type": "excludedPath", "isDirectory": true, "path": "{}"}}]}}}}"#,
+        s(&t.join("managed"))
+    ));
+    d.wait_health("antivirus_enforcement_level", "managed", |v| v.ends_with("[managed]"));
+    assert_detects(&d, &t, &[], &[&files[0], &files[2]], &[&files[1]]);
+}

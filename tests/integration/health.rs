@@ -156,3 +156,16 @@ fn details_definitions_shows_only_definitions_fields() {
     assert!(names.contains(&"definitions_version".to_string()), "{text}");
     assert!(names.iter().all(|n| n.starts_with("definitions_")), "{text}");
 }
+
+#[test]
+fn second_daemon_on_the_same_root_refuses_to_start() {
+    let mut d = TestDaemon::start();
+    let o = std::process::Command::new(WDAVDAEMON)
+        .env("MDATP_ROOT", d.root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "a second daemon started");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already"), "{}", String::from_utf8_lossy(&o.stderr));
+    d.assert_alive();
+}

@@ -123,3 +123,75 @@ fn mdatp_group_members_may_only_read() {
     assert_eq!(d.health_field("passive_mode_enabled"), "true");
     assert_eq!(d.ok(&["exclusion", "list", "--output", "json"]).json().as_array().map(|a| a.len()), Some(0));
 }
+
+#[test]
+fn hostile_clients_do_not_stop_the_daemon() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let mut d = TestDaemon::start();
+    let sock = d.p("/run/mdatp/wdavdaemon.sock");
+    // Garbage, an endless line, a half request and a request with missing fields.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.write_all(b"this is not json\n").unwrap();
+    let mut s2 = UnixStream::connect(&sock).unwrap();
+    let _ = s2.write_all(&vec![b'x'; 4 << 20]);
+    let mut s3 = UnixStream::connect(&sock).unwrap();
+    s3.write_all(br#"{"cmd": "scan", "kind": "custom", "paths": ["/"#).unwrap();
+    let mut s4 = UnixStream::connect(&sock).unwrap();
+    s4.write_all(br#"{"cmd": "scan", "kind": "custom", "paths": [], "ignore_exclusions": false}"#).unwrap();
+    s4.write_all(b"\n").unwrap();
+    let mut s5 = UnixStream::connect(&sock).unwrap();
+    s5.write_all(b"{\"cmd\": \"health\", \"extra\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}\n").unwrap();
+    d.assert_alive();
+    drop((s, s2, s3, s4, s5));
+    d.assert_alive();
+}
+
+/// Helper run as `nobody` by [`idle_connections_of_another_user_do_not_lock_out_root`]: opens
+/// many connections to the socket named by `MDATP_IT_IDLE_SOCKET`, says so, and holds them.
+/// A no-op in a normal test run.
+#[test]
+fn idle_connections_helper() {
+    let Some(sock) = std::env::var_os("MDATP_IT_IDLE_SOCKET") else { return };
+    let conns: Vec<std::os::unix::net::UnixStream> =
+        (0..400).filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok()).collect();
+    println!("HELD {}", conns.len());
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    drop(conns);
+}
+
+#[test]
+fn idle_connections_of_another_user_do_not_lock_out_root() {
+    use std::io::BufRead;
+    if !need_root("permissions::idle_connections_of_another_user_do_not_lock_out_root") {
+        return;
+    }
+    let mut d = TestDaemon::start();
+    let _ = open_up(&d);
+    let helper = d.root().join("bin/it-helper");
+    fs::copy(std::env::current_exe().unwrap(), &helper).unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    // Any local user may connect (the socket is 0666): `nobody` opens 400 idle connections.
+    let mut child = Command::new(&helper)
+        .args(["--exact", "permissions::idle_connections_helper", "--nocapture", "--test-threads", "1"])
+        .env("MDATP_IT_IDLE_SOCKET", d.p("/run/mdatp/wdavdaemon.sock"))
+        .current_dir("/")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && !line.contains("HELD") {
+        line.clear();
+    }
+    assert!(line.contains("HELD"), "the helper did not connect");
+    // Root must still be able to run its commands while they are held.
+    let o = d.mdatp(&["health", "--field", "healthy"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(o.ok(), "an unprivileged user's idle connections ({}) lock root out of mdatp: {}", line.trim(), o.describe());
+    d.assert_alive();
+}

@@ -446,6 +446,55 @@ fn quick_scan_finishes() {
 }
 
 #[test]
+fn files_vanishing_mid_scan() {
+    let mut d = TestDaemon::start();
+    let dir = d.data().join("vanish");
+    for i in 0..4000u64 {
+        write(&dir.join(format!("d{}/f{i}", i % 40)), &pseudo_random(i, 1000));
+    }
+    write_eicar(&dir.join("d0/eicar.com"));
+    let root = d.root().to_path_buf();
+    let dir2 = dir.clone();
+    let scan = std::thread::spawn(move || {
+        let mut c = mdatp_command(&root);
+        c.args(["scan", "custom", "--path"]).arg(&dir2);
+        run(c)
+    });
+    // Delete and recreate parts of the tree while it is being scanned.
+    for round in 0..3 {
+        for i in (round..40).step_by(3) {
+            let _ = fs::remove_dir_all(dir.join(format!("d{i}")));
+        }
+        for i in 0..200u64 {
+            let _ = fs::create_dir_all(dir.join(format!("new{round}")));
+            let _ = fs::write(dir.join(format!("new{round}/n{i}")), b"x");
+        }
+    }
+    let o = scan.join().unwrap();
+    d.assert_alive();
+    assert!(o.ok(), "vanishing files must not fail the scan: {}", o.describe());
+}
+
+#[test]
+fn own_definitions_are_not_detected() {
+    let d = TestDaemon::start();
+    let rule = "rule Own_Rule_Marker { strings: $a = \"own-rule-marker-4411\" condition: $a }\n";
+    write_atomic(&d.definitions_dir().join("own.yar"), rule.as_bytes());
+    let packaged = d.p("/opt/microsoft/mdatp/definitions");
+    write(&packaged.join("own2.yar"), rule.replace("Own_Rule_Marker", "Own_Rule_Marker2").as_bytes());
+    d.ok(&["definitions", "update"]);
+    d.set_on_demand();
+    let victim = d.data().join("own/victim.txt");
+    write(&victim, b"... own-rule-marker-4411 ...");
+    // A scan of everything below the root: the agent's own state and definitions included.
+    let j = d.scan_json(d.root(), &[]);
+    assert!(!victim.exists(), "the real match was not quarantined: {j}");
+    assert!(d.definitions_dir().join("own.yar").exists(), "the agent quarantined its own definitions: {:?}", d.threat_paths());
+    assert!(packaged.join("own2.yar").exists(), "the agent quarantined its packaged definitions: {:?}", d.threat_paths());
+    assert_eq!(d.threat_paths(), vec![path_string(&victim)], "{j}");
+}
+
+#[test]
 fn nonexistent_path_is_a_clear_error() {
     let mut d = TestDaemon::start();
     let missing = d.data().join("does/not/exist");
