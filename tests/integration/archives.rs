@@ -80,7 +80,7 @@ fn ratio_bomb_policy_off_audit_block() {
     d.set_on_demand();
     d.ok(&["config", "scan-archives", "--value", "enabled"]);
     let dir = d.data().join("bombs");
-    let bomb = gzip(&vec![0u8; 64 << 20]);
+    let bomb = gzip(&vec![0u8; 16 << 20]);
     let f = dir.join("zeros.gz");
     // Default (audit): reported as archive_bomb, not moved even in on_demand mode.
     write(&f, &bomb);
@@ -110,7 +110,7 @@ fn deflate_zip_bomb_and_a_real_threat_in_the_same_tree() {
     let d = TestDaemon::start();
     d.ok(&["config", "scan-archives", "--value", "enabled"]);
     let dir = d.data().join("zb");
-    let zeros = vec![0u8; 64 << 20];
+    let zeros = vec![0u8; 16 << 20];
     write(&dir.join("bomb.zip"), &zip_with(&[("zeros.bin", &zeros)], zip::CompressionMethod::Deflated));
     write(&dir.join("eicar.zip"), &zip_with(&[("eicar.com", EICAR)], zip::CompressionMethod::Deflated));
     let j = d.scan_json(&dir, &[]);
