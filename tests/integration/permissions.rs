@@ -172,16 +172,19 @@ fn idle_connections_of_another_user_do_not_lock_out_root() {
     fs::copy(std::env::current_exe().unwrap(), &helper).unwrap();
     fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
     // Any local user may connect (the socket is 0666): `nobody` opens 400 idle connections.
-    let mut child = Command::new(&helper)
-        .args(["--exact", "permissions::idle_connections_helper", "--nocapture", "--test-threads", "1"])
+    let mut cmd = Command::new(&helper);
+    cmd.args(["--exact", "permissions::idle_connections_helper", "--nocapture", "--test-threads", "1"])
         .env("MDATP_IT_IDLE_SOCKET", d.p("/run/mdatp/wdavdaemon.sock"))
         .current_dir("/")
         .uid(NOBODY)
         .gid(NOBODY)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::null());
+    let mut child = wait_until(std::time::Duration::from_secs(10), "the copied helper to be runnable", || match cmd.spawn() {
+        Ok(c) => Some(c),
+        Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => None,
+        Err(e) => panic!("cannot run the helper: {e}"),
+    });
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     while out.read_line(&mut line).unwrap() > 0 && !line.contains("HELD") {

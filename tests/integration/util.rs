@@ -115,7 +115,19 @@ pub fn mdatp_command(root: &Path) -> Command {
 /// Runs a prepared command and collects its output.
 pub fn run(mut c: Command) -> Out {
     let cmd = format!("{c:?}");
-    let o = c.output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    let mut tries = 0;
+    let o = loop {
+        match c.output() {
+            Ok(o) => break o,
+            // A binary copied by a test (permissions.rs) can be briefly "busy" while another
+            // test thread's fork still holds the copy's descriptor: try again.
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot run {cmd}: {e}"),
+        }
+    };
     Out::from_output(cmd, o)
 }
 
