@@ -158,7 +158,8 @@ fn scan_list_keeps_history() {
 #[test]
 fn scan_cancel_stops_a_long_scan() {
     let d = TestDaemon::start();
-    let tree = d.data().join("big");
+    let big = fast_tempdir();
+    let tree = big.path().join("big");
     const TOTAL: u64 = 50_000;
     let body = vec![b'x'; 512];
     for i in 0..TOTAL {
