@@ -250,3 +250,32 @@ fn quarantine_add_of_a_passive_detection() {
     d.ok(&["threat", "quarantine", "restore", "threat-path", "--path", f.to_str().unwrap()]);
     assert_eq!(fs::read(&f).unwrap(), EICAR);
 }
+
+#[test]
+fn damaged_or_missing_items_are_not_restored() {
+    let (d, files) = quarantined_files(2);
+    let items = files_below(&d.quarantine_dir());
+    assert_eq!(items.len(), 2, "{items:?}");
+    let id0 = id_of(&quarantined_threat(&d, &files[0].0));
+    let id1 = id_of(&quarantined_threat(&d, &files[1].0));
+    let item0 = items.iter().find(|p| p.to_string_lossy().contains(&id0)).expect("item named after the threat id");
+    let item1 = items.iter().find(|p| p.to_string_lossy().contains(&id1)).expect("item named after the threat id");
+    // Flip bytes in the body of one item, delete the other.
+    let mut bytes = fs::read(item0).unwrap();
+    let n = bytes.len();
+    for b in &mut bytes[n - 1000..n - 900] {
+        *b ^= 0xff;
+    }
+    fs::write(item0, &bytes).unwrap();
+    fs::remove_file(item1).unwrap();
+    let o = d.mdatp(&["threat", "quarantine", "restore", "threat-id", "--id", &id0]).failure();
+    assert!(o.text_lower().contains("damaged") || o.text_lower().contains("hash"), "{}", o.describe());
+    assert!(!files[0].0.exists(), "damaged content was written back");
+    let leftovers: Vec<_> = fs::read_dir(files[0].0.parent().unwrap()).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(leftovers.is_empty(), "restore left files behind: {leftovers:?}");
+    let o = d.mdatp(&["threat", "quarantine", "restore", "threat-id", "--id", &id1]).failure();
+    assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.describe());
+    assert!(!files[1].0.exists());
+    let mut d = d;
+    d.assert_alive();
+}

@@ -560,6 +560,16 @@ fn own_definitions_are_not_detected() {
 }
 
 #[test]
+fn pseudo_filesystems_do_not_hang_the_scan() {
+    let mut d = TestDaemon::start();
+    // /proc has files that block when read (/proc/kmsg) or never end; /dev has devices.
+    for p in ["/proc", "/dev"] {
+        let o = scan_survives(&mut d, Path::new(p));
+        assert!(o.ok(), "scan of {p}: {}", o.describe());
+    }
+}
+
+#[test]
 fn nonexistent_path_is_a_clear_error() {
     let mut d = TestDaemon::start();
     let missing = d.data().join("does/not/exist");
