@@ -104,3 +104,54 @@ fn kill_9_during_quarantine_loses_nothing() {
     eprintln!("crash test: an uninterrupted round takes {full:?}; whole test {:?}", started.elapsed());
     assert!(moved_some && kept_some, "the kills did not land during quarantine (moved some: {moved_some}, kept some: {kept_some})");
 }
+
+#[test]
+fn kill_9_during_restore_loses_nothing() {
+    const SIZE: usize = 4 << 20;
+    let content = {
+        let mut v = EICAR.to_vec();
+        v.extend_from_slice(&pseudo_random(2000, SIZE - EICAR.len()));
+        v
+    };
+    let setup = || {
+        let d = TestDaemon::start();
+        d.set_on_demand();
+        let f = d.data().join("r/victim.bin");
+        write(&f, &content);
+        d.scan(&[&f]).success();
+        assert!(!f.exists());
+        let id = d.quarantined()[0]["id"].as_str().unwrap().to_string();
+        (d, f, id)
+    };
+    // Calibration: how long an uninterrupted restore takes.
+    let (d, f, id) = setup();
+    let t0 = Instant::now();
+    d.ok(&["threat", "quarantine", "restore", "threat-id", "--id", &id]);
+    let full = t0.elapsed();
+    assert!(fs::read(&f).unwrap() == content);
+    drop(d);
+    for frac in [0.1, 0.4, 0.7, 0.95] {
+        let (mut d, f, id) = setup();
+        let delay = full.mul_f64(frac);
+        let mut c = d.command();
+        c.args(["threat", "quarantine", "restore", "threat-id", "--id", &id]);
+        let restore = std::thread::spawn(move || run(c));
+        std::thread::sleep(delay);
+        d.kill();
+        let _ = restore.join();
+        d.spawn();
+        let at = format!("{} ms ({frac} of {} ms)", delay.as_millis(), full.as_millis());
+        let dir = f.parent().unwrap();
+        let others: Vec<_> = fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| *p != f).collect();
+        assert!(others.is_empty(), "kill at {at}: restore left files next to the original: {others:?}");
+        let t = d.json(&["threat", "get", "--id", &id]);
+        if f.exists() {
+            assert!(fs::read(&f).unwrap() == content, "kill at {at}: restored file differs");
+        } else {
+            assert_eq!(t["state"], "quarantined", "kill at {at}: not restored and not quarantined: {t}");
+            d.ok(&["threat", "quarantine", "restore", "threat-id", "--id", &id]);
+            assert!(fs::read(&f).unwrap() == content, "kill at {at}: restored file differs");
+        }
+        d.assert_alive();
+    }
+}
