@@ -279,3 +279,26 @@ fn damaged_or_missing_items_are_not_restored() {
     let mut d = d;
     d.assert_alive();
 }
+
+#[test]
+fn managed_allowed_threats_and_disallowed_allow() {
+    let d = TestDaemon::start();
+    d.write_managed(&format!(
+        r#"{{"antivirusEngine": {{"enforcementLevel": "on_demand", "allowedThreats": ["{EICAR_NAME}"]}}}}"#
+    ));
+    d.wait_health("antivirus_enforcement_level", "managed", |v| v.ends_with("[managed]"));
+    let list = d.ok(&["threat", "allowed", "list"]).stdout;
+    assert!(list.contains(EICAR_NAME) && list.contains("[managed]"), "{list}");
+    let o = d.mdatp(&["threat", "allowed", "remove", "--name", EICAR_NAME]).failure();
+    assert!(o.text_lower().contains("managed"), "{}", o.describe());
+    let f = d.data().join("ma/eicar.com");
+    write_eicar(&f);
+    assert_eq!(d.scan_json(&f, &[])["threats_detected"], 0);
+    assert!(f.exists());
+    // disallowedThreatActions: allow -> the CLI cannot allow threats.
+    d.write_managed(r#"{"antivirusEngine": {"enforcementLevel": "passive", "disallowedThreatActions": ["allow"]}}"#);
+    d.wait_health("antivirus_enforcement_level", "managed passive", |v| v == "\"passive\" [managed]");
+    let o = d.mdatp(&["threat", "allowed", "add", "--name", "Some.Threat"]).failure();
+    assert!(o.text_lower().contains("disallowed"), "{}", o.describe());
+    assert!(!d.ok(&["threat", "allowed", "list"]).stdout.contains("Some.Threat"));
+}

@@ -620,6 +620,12 @@ fn hdb_md5_signature() {
     let t = d.threats_for(&dir.join("bad.bin"));
     assert_eq!(t.len(), 1, "{:?}", d.threats());
     assert!(t[0]["name"].as_str().unwrap().contains("Test.Hdb.Md5"), "{t:?}");
+    // The size is part of the signature: the right hash with a wrong size matches nothing.
+    let other = pseudo_random(12, 5000);
+    write(&dir.join("other.bin"), &other);
+    add_definitions(&d, "size.hdb", &format!("{}:{}:Test.Hdb.WrongSize\n", md5_hex(&other), other.len() + 1));
+    let j = d.scan_json(&dir.join("other.bin"), &[]);
+    assert_eq!(j["threats_detected"], 0, "{j}");
 }
 
 #[test]
@@ -664,6 +670,19 @@ fn ndb_body_signature_with_wildcards() {
     paths.sort();
     assert_eq!(paths, vec![path_string(&dir.join("hit1")), path_string(&dir.join("hit2"))]);
     assert!(d.threats().iter().all(|t| t["name"].as_str().unwrap().contains("Test.Ndb.Wild")));
+}
+
+#[test]
+fn ndb_absolute_offset() {
+    let d = TestDaemon::start();
+    add_definitions(&d, "off.ndb", &format!("Test.Ndb.Offset:0:10:{}\n", hex("OFFSET-MARK")));
+    let dir = d.data().join("off");
+    write(&dir.join("at10"), b"0123456789OFFSET-MARK tail");
+    write(&dir.join("at11"), b"0123456789xOFFSET-MARK tail");
+    write(&dir.join("at0"), b"OFFSET-MARK tail");
+    let j = d.scan_json(&dir, &[]);
+    assert_eq!(j["threats_detected"], 1, "{j}");
+    assert_eq!(d.threat_paths(), vec![path_string(&dir.join("at10"))]);
 }
 
 fn hex(s: &str) -> String {
