@@ -302,7 +302,7 @@ fn unreadable_and_empty_files() {
 }
 
 #[test]
-fn names_that_are_not_utf8_or_hold_a_newline() {
+fn names_that_are_not_utf8_or_hold_a_newline_or_backslash() {
     let mut d = TestDaemon::start();
     let dir = d.data().join("names");
     fs::create_dir_all(&dir).unwrap();
@@ -342,12 +342,20 @@ fn names_that_are_not_utf8_or_hold_a_newline() {
     ]);
     assert!(o.ok(), "{}", o.describe());
     assert_eq!(fs::read(&bad).unwrap(), EICAR);
+}
+
+#[test]
+fn non_utf8_path_argument() {
+    let mut d = TestDaemon::start();
+    let bad = d.data().join(std::ffi::OsStr::from_bytes(b"raw-\xff\xfe-name.com"));
+    write_eicar(&bad);
     // The exact non-UTF-8 path as --path, as an admin passes it from a shell
-    // (`mdatp scan custom --path $'bad-\xff\xfe-name.com'`).
+    // (`mdatp scan custom --path $'raw-\xff\xfe-name.com'`).
     let o = d.scan(&[&bad]);
     d.assert_alive();
     assert!(o.ok(), "a non-UTF-8 --path must be accepted: {}", o.describe());
-    assert!(!bad.exists(), "not quarantined through its raw path");
+    assert_eq!(summary_lines(&o), expected_summary(1, 1), "{}", o.describe());
+    assert_eq!(d.threat_paths(), vec![path_string(&bad)]);
 }
 
 #[test]
