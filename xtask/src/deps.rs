@@ -32,12 +32,18 @@ pub const TEST: &[Package] = &[
         name: "yara",
         command: "yara",
     },
+    // Archives carrying ClamAV's test payload, walked by the archive tests.
+    Package {
+        name: "clamav-testfiles",
+        command: "",
+    },
 ];
 
 /// A Debian package and a command that shows it is usable.
 #[derive(Clone, Copy)]
 pub struct Package {
     pub name: &'static str,
+    /// A command the package puts on `$PATH`; empty for data-only packages.
     pub command: &'static str,
 }
 
@@ -97,7 +103,7 @@ fn missing(packages: &[Package]) -> Vec<Package> {
     let installed = dpkg_installed(packages);
     packages
         .iter()
-        .filter(|p| !installed.contains(&p.name) || util::which(p.command).is_none())
+        .filter(|p| !installed.contains(&p.name) || (!p.command.is_empty() && util::which(p.command).is_none()))
         .copied()
         .collect()
 }
