@@ -260,7 +260,7 @@ mod tests {
     }
 
     fn opts(scan_archives: bool) -> FileScanOptions {
-        FileScanOptions { scan_archives, limits: Limits::default() }
+        FileScanOptions { scan_archives, limits: Limits::default(), cancel: None }
     }
 
     fn scan(path: &Path, archives: bool) -> FileOutcome {
@@ -322,7 +322,7 @@ mod tests {
         let p = write(dir.path(), OsStr::new("both.zip"), &z);
         assert_eq!(scan(&p, true), eicar_at(Some("eicar")));
         // Entry count, at the top level (inner is then None).
-        let few = FileScanOptions { scan_archives: true, limits: Limits { max_entries: 1, ..Limits::default() } };
+        let few = FileScanOptions { scan_archives: true, limits: Limits { max_entries: 1, ..Limits::default() }, cancel: None };
         let p = write(dir.path(), OsStr::new("two.zip"), &zip(&[("a", b"a"), ("b", b"b")]));
         match scan_file(&p, &Definitions::builtin(), &few) {
             FileOutcome::Detected { detection, inner } => {
@@ -380,12 +380,12 @@ mod tests {
         f.set_len(1 << 30).unwrap(); // sparse: no disk used
         let f = File::open(&p).unwrap();
         let mut buf = Vec::new();
-        read_bounded(&f, 1 << 30, 4096, &mut buf).unwrap();
+        assert!(read_bounded(&f, 1 << 30, 4096, &mut buf, &FileScanOptions::default()).unwrap());
         assert_eq!(buf.len(), 4096);
         // A file smaller than its (stale) size hint is read to its end.
         let small = write(dir.path(), OsStr::new("small"), b"abc");
         let mut buf = Vec::new();
-        read_bounded(&File::open(&small).unwrap(), 1 << 20, MAX_SCAN_BYTES, &mut buf).unwrap();
+        assert!(read_bounded(&File::open(&small).unwrap(), 1 << 20, MAX_SCAN_BYTES, &mut buf, &FileScanOptions::default()).unwrap());
         assert_eq!(buf, b"abc");
     }
 
