@@ -16,6 +16,21 @@ pub const BUILD: &[Package] = &[
     Package { name: "pkg-config", command: "pkg-config" },
 ];
 
+/// What building the packages needs: dpkg-shlibdeps (cross-check of the derived Depends),
+/// rpmbuild. dpkg-deb is part of dpkg itself.
+pub const PACKAGING: &[Package] = &[
+    Package { name: "dpkg-dev", command: "dpkg-shlibdeps" },
+    Package { name: "rpm", command: "rpmbuild" },
+];
+
+/// What checking the packages needs (`cargo xtask test`, step `package`).
+pub const PACKAGE_TEST: &[Package] = &[
+    Package { name: "lintian", command: "lintian" },
+    Package { name: "rpmlint", command: "rpmlint" },
+    Package { name: "shellcheck", command: "shellcheck" },
+    Package { name: "systemd", command: "systemd-analyze" },
+];
+
 /// The real peers the tests and benchmarks compare against.
 pub const TEST: &[Package] = &[
     Package { name: "clamav", command: "clamscan" },
@@ -30,7 +45,7 @@ pub struct Package {
 }
 
 pub fn run() -> Result<()> {
-    ensure(&[BUILD, TEST].concat())?;
+    ensure(&[BUILD, PACKAGING, TEST, PACKAGE_TEST].concat())?;
     eprintln!("deps: all build and test tools are installed");
     Ok(())
 }
