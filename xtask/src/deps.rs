@@ -29,6 +29,7 @@ pub const PACKAGE_TEST: &[Package] = &[
     Package { name: "rpmlint", command: "rpmlint" },
     Package { name: "shellcheck", command: "shellcheck" },
     Package { name: "systemd", command: "systemd-analyze" },
+    Package { name: "cpio", command: "cpio" },
 ];
 
 /// The real peers the tests and benchmarks compare against.

@@ -23,6 +23,7 @@ Tasks:
                              man page and the .deb/.rpm packages into target/dist/
   test                       run every test: cargo test --workspace, bench scan --quick, fuzz build,
                              package checks (lintian, rpmlint, metadata, glibc floor)
+  check-packages             only the package checks of `test`, on what `dist` last built
   bench scan [flags]         compare our scanner with clamscan and yara on a generated corpus
       --quick                small corpus and signature set (~2,000 files, ~50 MB); a correctness check
       --seed N               seed of the corpus and signature generator (default 1)
@@ -44,6 +45,7 @@ fn try_main() -> Result<()> {
         ["deps"] => deps::run(),
         ["dist"] => dist::run(),
         ["test"] => test::run(),
+        ["check-packages"] => package::check::run(),
         ["bench", "scan", rest @ ..] => bench::scan::run(&parse_bench_scan(rest)?),
         ["bench", ..] => bail!("unknown benchmark; available: `bench scan`\n\n{USAGE}"),
         [] | ["help" | "--help" | "-h"] => {

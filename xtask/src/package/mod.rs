@@ -5,6 +5,7 @@
 //! Upstart job), `debian/` (maintainer scripts, lintian overrides), `rpm/mdatp.spec`.
 //! See `docs/packaging.md` for every choice and its reason.
 
+pub mod check;
 pub mod deb;
 pub mod rpm;
 
