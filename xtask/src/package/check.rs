@@ -349,7 +349,7 @@ fn lintian(deb: &Path) -> Result<()> {
 /// rpmlint with zero errors, with the filters of rpm/rpmlint.toml (each justified there).
 fn rpmlint(rpm: &Path) -> Result<()> {
     let out = Command::new("rpmlint")
-        .arg("--rpmlintrc")
+        .arg("--config")
         .arg(util::project_root().join("rpm/rpmlint.toml"))
         .arg(rpm)
         .output()

@@ -45,6 +45,7 @@ pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result
         ("mdatp_version", inputs.version.clone()),
         ("mdatp_stage", root.display().to_string()),
         ("mdatp_requires", requires.join(", ")),
+        ("mdatp_date", changelog_date(&inputs.epoch)?),
     ] {
         cmd.args(define(k, &v));
     }
@@ -85,4 +86,9 @@ fn cross_check_elfdeps(root: &Path, ours: &[String]) -> Result<()> {
         bail!("rpm's elfdeps says the binaries require\n  {}\nbut we computed\n  {}", theirs.join("\n  "), ours.join("\n  "));
     }
     Ok(())
+}
+
+/// `Thu Dec 03 2026`: the %changelog date of the build's SOURCE_DATE_EPOCH.
+fn changelog_date(epoch: &str) -> Result<String> {
+    Ok(util::output(Command::new("date").args(["-u", "+%a %b %d %Y", "-d"]).arg(format!("@{epoch}")))?.trim().to_owned())
 }
