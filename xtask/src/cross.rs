@@ -28,11 +28,13 @@ pub struct Target {
     /// RPM architecture.
     pub rpm: &'static str,
     pub machine: glibc::Machine,
+    /// binutils' objcopy for this architecture (Debian: binutils, binutils-aarch64-linux-gnu).
+    pub objcopy: &'static str,
 }
 
 pub const TARGETS: &[Target] = &[
-    Target { triple: "x86_64-unknown-linux-gnu", deb: "amd64", rpm: "x86_64", machine: glibc::Machine::X86_64 },
-    Target { triple: "aarch64-unknown-linux-gnu", deb: "arm64", rpm: "aarch64", machine: glibc::Machine::Aarch64 },
+    Target { triple: "x86_64-unknown-linux-gnu", deb: "amd64", rpm: "x86_64", machine: glibc::Machine::X86_64, objcopy: "objcopy" },
+    Target { triple: "aarch64-unknown-linux-gnu", deb: "arm64", rpm: "aarch64", machine: glibc::Machine::Aarch64, objcopy: "aarch64-linux-gnu-objcopy" },
 ];
 
 impl Target {

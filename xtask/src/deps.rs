@@ -17,10 +17,12 @@ pub const BUILD: &[Package] = &[
 ];
 
 /// What building the packages needs: dpkg-shlibdeps (cross-check of the derived Depends),
-/// rpmbuild. dpkg-deb is part of dpkg itself.
+/// rpmbuild, objcopy for each architecture (stripping). dpkg-deb is part of dpkg itself.
 pub const PACKAGING: &[Package] = &[
     Package { name: "dpkg-dev", command: "dpkg-shlibdeps" },
     Package { name: "rpm", command: "rpmbuild" },
+    Package { name: "binutils", command: "objcopy" },
+    Package { name: "binutils-aarch64-linux-gnu", command: "aarch64-linux-gnu-objcopy" },
 ];
 
 /// What checking the packages needs (`cargo xtask test`, step `package`).

@@ -24,6 +24,13 @@ pub fn run() -> Result<()> {
     let start = Instant::now();
     deps::ensure(&[deps::BUILD, deps::PACKAGING].concat())?;
     cross::build()?;
+    assemble()?;
+    eprintln!("dist: done in {:.0?}", start.elapsed());
+    Ok(())
+}
+
+/// Everything after the build: glibc check, completions, man page, packages.
+pub fn assemble() -> Result<()> {
     let all: Vec<_> = cross::TARGETS.iter().flat_map(|t| BINARIES.iter().map(|b| t.binary(b))).collect();
     glibc::check_floor(&all.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
 
@@ -55,7 +62,7 @@ pub fn run() -> Result<()> {
     };
     let packages = package::build_all(&inputs, &dist)?;
 
-    eprintln!("dist: wrote {} in {:.0?}", dist.display(), start.elapsed());
+    eprintln!("dist: wrote {}", dist.display());
     for p in &packages {
         let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         eprintln!("  {:<36} {:>10} bytes", p.file_name().unwrap().to_string_lossy(), len);

@@ -13,28 +13,32 @@ use std::{collections::BTreeSet, fmt, path::Path};
 use anyhow::{bail, Context, Result};
 
 /// The oldest glibc the packages support: Rust's `*-linux-gnu` std needs 2.17 (EL7).
-pub const FLOOR: Version = Version(2, 17);
+pub const FLOOR: Version = Version(2, 17, 0);
 
-/// A `GLIBC_x.y` version, compared numerically (2.17 > 2.2). A patch level (`GLIBC_2.2.5`) is
-/// dropped: glibc 2.2 already provides it, and package versions are compared as x.y.
+/// A `GLIBC_x.y[.z]` version, compared numerically (2.17 > 2.2.5 > 2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub u32, pub u32);
+pub struct Version(pub u32, pub u32, pub u32);
 
 impl Version {
-    /// `GLIBC_2.17` -> 2.17; `GLIBC_2.2.5` -> 2.2 (the patch level never matters for a
-    /// dependency: the package version 2.2 already has it). Not a glibc version -> None.
+    /// `GLIBC_2.17` -> 2.17, `GLIBC_2.2.5` -> 2.2.5; not a glibc version -> None.
     pub fn parse_glibc(tag: &str) -> Option<Version> {
-        let rest = tag.strip_prefix("GLIBC_")?;
-        let mut it = rest.split('.');
+        let mut it = tag.strip_prefix("GLIBC_")?.split('.');
         let major = it.next()?.parse().ok()?;
         let minor = it.next()?.parse().ok()?;
-        Some(Version(major, minor))
+        let patch = match it.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        Some(Version(major, minor, patch))
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.0, self.1)
+        match self.2 {
+            0 => write!(f, "{}.{}", self.0, self.1),
+            p => write!(f, "{}.{}.{p}", self.0, self.1),
+        }
     }
 }
 
@@ -111,7 +115,7 @@ pub fn is_elf(path: &Path) -> bool {
 /// Fails when any of `files` needs a glibc symbol version above [`FLOOR`], naming each
 /// offending symbol; returns the highest version found over all of them.
 pub fn check_floor(files: &[&Path]) -> Result<Version> {
-    let mut worst = Version(0, 0);
+    let mut worst = Version(0, 0, 0);
     let mut errors = Vec::new();
     for f in files {
         let needs = read(f)?;
@@ -274,7 +278,10 @@ mod tests {
         let v = |s| Version::parse_glibc(s).unwrap();
         assert!(v("GLIBC_2.17") > v("GLIBC_2.2.5"));
         assert!(v("GLIBC_2.34") > v("GLIBC_2.17"));
-        assert_eq!(v("GLIBC_2.2.5"), Version(2, 2));
+        assert_eq!(v("GLIBC_2.2.5"), Version(2, 2, 5));
+        assert!(v("GLIBC_2.2.5") > v("GLIBC_2.2"));
+        assert_eq!(v("GLIBC_2.2.5").to_string(), "2.2.5");
+        assert_eq!(v("GLIBC_2.17").to_string(), "2.17");
         assert_eq!(Version::parse_glibc("GCC_3.0"), None);
         assert_eq!(Version::parse_glibc("GLIBC_PRIVATE"), None);
     }
@@ -288,8 +295,8 @@ mod tests {
         assert_eq!(needs.machine, Machine::X86_64);
         assert!(needs.libraries.iter().any(|l| l == "libc.so.6"), "{:?}", needs.libraries);
         let max = needs.max_glibc().unwrap();
-        assert!(max >= Version(2, 2), "{max}");
-        let above = needs.above(Version(2, 1));
+        assert!(max >= Version(2, 2, 5), "{max}");
+        let above = needs.above(Version(2, 1, 0));
         assert!(!above.is_empty() && above.iter().all(|s| s.contains("@GLIBC_")), "{above:?}");
         assert!(needs.above(max).is_empty());
     }

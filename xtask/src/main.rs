@@ -21,6 +21,7 @@ Tasks:
   deps                       install missing build and test tools (Debian packages via apt-get)
   dist                       cross-build release binaries (x86_64, aarch64; glibc >= 2.17), completions,
                              man page and the .deb/.rpm packages into target/dist/
+      --no-build             package the binaries the last build left in target/<triple>/release
   test                       run every test: cargo test --workspace, bench scan --quick, fuzz build,
                              package checks (lintian, rpmlint, metadata, glibc floor)
   check-packages             only the package checks of `test`, on what `dist` last built
@@ -46,6 +47,7 @@ fn try_main() -> Result<()> {
         ["dist"] => dist::run(),
         ["test"] => test::run(),
         ["check-packages"] => package::check::run(),
+        ["dist", "--no-build"] => dist::assemble(),
         ["bench", "scan", rest @ ..] => bench::scan::run(&parse_bench_scan(rest)?),
         ["bench", ..] => bail!("unknown benchmark; available: `bench scan`\n\n{USAGE}"),
         [] | ["help" | "--help" | "-h"] => {

@@ -332,7 +332,7 @@ fn verify_unit(tree: &Path, unit: &str) -> Result<()> {
 /// debian/mdatp.lintian-overrides).
 fn lintian(deb: &Path) -> Result<()> {
     let out = Command::new("lintian")
-        .args(["--fail-on", "error", "--display-info", "--no-tag-display-limit"])
+        .args(["--fail-on", "error", "--display-info", "--tag-display-limit", "0"])
         .arg(deb)
         .output()
         .context("cannot run lintian")?;

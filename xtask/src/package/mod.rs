@@ -118,7 +118,9 @@ pub fn stage_common(root: &Path, t: &Target, inputs: &Inputs, format: Format) ->
     // The CLI is installed as wdavdaemonclient, like the reference, and linked as mdatp.
     for (bin, name) in BINARIES.iter().zip(["wdavdaemon", "wdavdaemonclient"]) {
         debug_assert!(*bin == "wdavdaemon" || *bin == "mdatp");
-        install_file(&t.binary(bin), &install.join("sbin").join(name), 0o755)?;
+        let to = install.join("sbin").join(name);
+        strip_debug(t, &t.binary(bin), &to)?;
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
     }
     symlink("/opt/microsoft/mdatp/sbin/wdavdaemonclient", root.join("usr/bin/mdatp"))?;
     // Completions where the reference has them (resources/), linked where shells look.
@@ -138,7 +140,7 @@ pub fn stage_common(root: &Path, t: &Target, inputs: &Inputs, format: Format) ->
     // The init files for systems without systemd are kept in conf/ as well, for admins who
     // need them on a system where the package does not install them (docs/packaging.md).
     let init = util::project_root().join("init");
-    install_file(&init.join("sysv/mdatp"), &install.join("conf/mdatp.init"), 0o644)?;
+    install_file(&init.join("sysv/mdatp"), &install.join("conf/mdatp.init"), 0o755)?;
     install_file(&init.join("upstart/mdatp.conf"), &install.join("conf/mdatp.upstart"), 0o644)?;
     Ok(())
 }
@@ -162,6 +164,19 @@ pub fn install_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
     }
     fs::copy(from, to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
     fs::set_permissions(to, fs::Permissions::from_mode(mode)).with_context(|| to.display().to_string())
+}
+
+/// Copies an ELF file stripped of debug sections and symbol table, as Debian's dh_strip does
+/// (the release profile keeps line tables for development backtraces; the unstripped binary
+/// stays in target/<triple>/release for debugging), with the target's objcopy: Debian's
+/// binutils only know x86, and `zig objcopy` cannot strip yet.
+fn strip_debug(t: &Target, from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        mkdir(parent)?;
+    }
+    util::output(Command::new(t.objcopy).arg("--strip-all").arg(from).arg(to))
+        .with_context(|| format!("cannot strip {}", from.display()))?;
+    Ok(())
 }
 
 /// `gzip -9n`: no name and no timestamp in the header, so the output is reproducible.
@@ -228,7 +243,7 @@ pub fn deb_depends(needs: &[glibc::Needs]) -> Result<Vec<String>> {
                         .iter()
                         .filter_map(|v| glibc::Version::parse_glibc(v))
                         .max()
-                        .unwrap_or(glibc::Version(2, 0));
+                        .unwrap_or(glibc::Version(2, 0, 0));
                     libc = Some(libc.map_or(max, |l| l.max(max)));
                 }
                 Some("libgcc-s1") => {
