@@ -169,6 +169,7 @@ fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter:
     for s in ["preinst", "postinst", "prerm", "postrm"] {
         f.result(&format!("{name}: {s}"), lint_sh(&control.join(s)));
     }
+    f.result(&format!("{name}: /etc/init.d/mdatp"), lint_sh(&tree.join("etc/init.d/mdatp")));
     let preinst = fs::read_to_string(control.join("preinst")).unwrap_or_default();
     f.check(preinst.contains("adduser --quiet --system") && preinst.contains("getent passwd mdatp"), || {
         format!("{name}: preinst does not create (or keep) the mdatp system user")
