@@ -17,12 +17,14 @@ pub const BUILD: &[Package] = &[
 ];
 
 /// What building the packages needs: dpkg-shlibdeps (cross-check of the derived Depends),
-/// rpmbuild, objcopy for each architecture (stripping). dpkg-deb is part of dpkg itself.
+/// rpmbuild, objcopy for each architecture (stripping), the reference policy's development
+/// files (SELinux module). dpkg-deb is part of dpkg itself.
 pub const PACKAGING: &[Package] = &[
     Package { name: "dpkg-dev", command: "dpkg-shlibdeps" },
     Package { name: "rpm", command: "rpmbuild" },
     Package { name: "binutils", command: "objcopy" },
     Package { name: "binutils-aarch64-linux-gnu", command: "aarch64-linux-gnu-objcopy" },
+    Package { name: "selinux-policy-dev", command: "checkmodule" },
 ];
 
 /// What checking the packages needs (`cargo xtask test`, step `package`).
@@ -32,6 +34,7 @@ pub const PACKAGE_TEST: &[Package] = &[
     Package { name: "shellcheck", command: "shellcheck" },
     Package { name: "systemd", command: "systemd-analyze" },
     Package { name: "cpio", command: "cpio" },
+    Package { name: "selinux-policy-default", command: "semodule" },
 ];
 
 /// The real peers the tests and benchmarks compare against.

@@ -9,6 +9,7 @@
 //!   declared libc dependency with the highest `GLIBC_x.y` the packaged binaries need.
 //! - maintainer scripts and scriptlets as extracted: `sh -n` and shellcheck (POSIX sh).
 //! - the systemd unit: `systemd-analyze verify` against the package's own file tree.
+//! - the SELinux module shipped in the RPM: linked into a copy of a real policy store.
 
 use std::{
     collections::BTreeMap,
@@ -65,6 +66,11 @@ pub fn run() -> Result<()> {
         if rpm.is_file() {
             check_rpm(&mut f, t, &rpm, &version, netfilter_built, &work.join(format!("rpm-{}", t.rpm)));
         }
+    }
+    // The module as shipped (identical in both RPMs: it is architecture-independent).
+    let pp = work.join(format!("rpm-{}/root/opt/microsoft/mdatp/conf/selinux/mdatp.pp", TARGETS[0].rpm));
+    if pp.is_file() {
+        f.result("SELinux module: link into a copy of selinux-policy-default", super::selinux::link_test(&pp, &work));
     }
     if !f.0.is_empty() {
         bail!("{} package check(s) failed:\n- {}", f.0.len(), f.0.join("\n- "));
@@ -269,6 +275,13 @@ fn check_rpm(f: &mut Failures, t: &Target, rpm: &Path, version: &str, netfilter:
     f.check(get("preuninstall").contains("\"$1\" -eq 0"), || format!("{name}: %preun does not test $1 = 0"));
     f.check(get("postuninstall").contains("\"$1\" -eq 0"), || format!("{name}: %postun does not test $1 = 0"));
     f.check(!scripts.contains("userdel") && !scripts.contains("groupdel"), || format!("{name}: a scriptlet removes the user"));
+    // The SELinux module: shipped, installed on install/upgrade when enabled, removed on erase.
+    f.check(entries.contains_key("/opt/microsoft/mdatp/conf/selinux/mdatp.pp"), || format!("{name}: no SELinux module"));
+    f.check(get("postinstall").contains("selinuxenabled") && get("postinstall").contains("semodule -i"), || {
+        format!("{name}: %post does not install the SELinux module")
+    });
+    f.check(get("postuninstall").contains("semodule -r mdatp"), || format!("{name}: %postun does not remove the SELinux module"));
+    f.check(requires.lines().any(|r| r.starts_with("policycoreutils")), || format!("{name}: no policycoreutils requirement"));
 
     f.result(&format!("{name}: systemd-analyze verify"), verify_unit(&tree, "usr/lib/systemd/system/mdatp.service"));
     f.result(&format!("{name}: rpmlint"), rpmlint(rpm));

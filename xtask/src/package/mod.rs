@@ -8,6 +8,7 @@
 pub mod check;
 pub mod deb;
 pub mod rpm;
+pub mod selinux;
 
 use std::{
     fs,
@@ -72,10 +73,11 @@ pub fn build_all(inputs: &Inputs, out_dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let work = util::target_dir().join("package");
     fs::create_dir_all(&work)?;
+    let pp = selinux::build(&work)?;
     let mut built = Vec::new();
     for t in TARGETS {
         built.push(deb::build(t, inputs, &work, out_dir)?);
-        built.push(rpm::build(t, inputs, &work, out_dir)?);
+        built.push(rpm::build(t, inputs, &pp, &work, out_dir)?);
     }
     let mut elfs = Vec::new();
     for t in TARGETS {

@@ -18,12 +18,13 @@ use super::{install_file, Format, Inputs};
 use crate::{cross::Target, glibc, util};
 
 /// Builds `target/dist/mdatp-VERSION-1.ARCH.rpm` for `t` and returns its path.
-pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result<PathBuf> {
+pub fn build(t: &Target, inputs: &Inputs, selinux_pp: &Path, work: &Path, out_dir: &Path) -> Result<PathBuf> {
     let base = work.join(format!("rpm-{}", t.rpm));
     let root = base.join("root");
     super::stage_common(&root, t, inputs, Format::Rpm)?;
     let src = util::project_root();
     install_file(&src.join("init/systemd/mdatp.service"), &root.join("usr/lib/systemd/system/mdatp.service"), 0o644)?;
+    install_file(selinux_pp, &root.join("opt/microsoft/mdatp/conf/selinux/mdatp.pp"), 0o644)?;
     for lic in ["LICENSE-APACHE", "LICENSE-MIT"] {
         install_file(&src.join(lic), &root.join("usr/share/licenses/mdatp").join(lic), 0o644)?;
     }
@@ -46,6 +47,7 @@ pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result
         ("mdatp_stage", root.display().to_string()),
         ("mdatp_requires", requires.join(", ")),
         ("mdatp_date", changelog_date(&inputs.epoch)?),
+        ("with_selinux", "1".to_owned()),
     ] {
         cmd.args(define(k, &v));
     }
