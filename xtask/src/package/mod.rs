@@ -176,7 +176,7 @@ fn strip_debug(t: &Target, from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         mkdir(parent)?;
     }
-    util::output(Command::new(t.objcopy).arg("--strip-all").arg(from).arg(to))
+    util::output(Command::new(t.objcopy).args(["--strip-all", "--remove-section=.comment"]).arg(from).arg(to))
         .with_context(|| format!("cannot strip {}", from.display()))?;
     Ok(())
 }
