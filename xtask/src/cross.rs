@@ -33,8 +33,20 @@ pub struct Target {
 }
 
 pub const TARGETS: &[Target] = &[
-    Target { triple: "x86_64-unknown-linux-gnu", deb: "amd64", rpm: "x86_64", machine: glibc::Machine::X86_64, objcopy: "objcopy" },
-    Target { triple: "aarch64-unknown-linux-gnu", deb: "arm64", rpm: "aarch64", machine: glibc::Machine::Aarch64, objcopy: "aarch64-linux-gnu-objcopy" },
+    Target {
+        triple: "x86_64-unknown-linux-gnu",
+        deb: "amd64",
+        rpm: "x86_64",
+        machine: glibc::Machine::X86_64,
+        objcopy: "objcopy",
+    },
+    Target {
+        triple: "aarch64-unknown-linux-gnu",
+        deb: "arm64",
+        rpm: "aarch64",
+        machine: glibc::Machine::Aarch64,
+        objcopy: "aarch64-linux-gnu-objcopy",
+    },
 ];
 
 impl Target {
@@ -56,17 +68,29 @@ impl Target {
 /// Installs what is missing: the rustup targets, zig, cargo-zigbuild. A second run only looks.
 pub fn ensure_tools() -> Result<()> {
     if util::which("rustup").is_some() {
-        let installed = util::output(Command::new("rustup").args(["target", "list", "--installed"]))?;
-        let missing: Vec<&str> =
-            TARGETS.iter().map(|t| t.triple).filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+        let installed =
+            util::output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+        let missing: Vec<&str> = TARGETS
+            .iter()
+            .map(|t| t.triple)
+            .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+            .collect();
         if !missing.is_empty() {
-            util::run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+            util::run(
+                Command::new("rustup")
+                    .args(["target", "add"])
+                    .args(&missing),
+            )?;
         }
     } else {
-        eprintln!("cross: no rustup; assuming the standard libraries of {} are installed", triples());
+        eprintln!(
+            "cross: no rustup; assuming the standard libraries of {} are installed",
+            triples()
+        );
     }
     if !zig_available() {
-        let python = python().context("zig is missing and there is no python3 to install it from PyPI (ziglang)")?;
+        let python = python()
+            .context("zig is missing and there is no python3 to install it from PyPI (ziglang)")?;
         util::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "ziglang"]))?;
         if !zig_available() {
             bail!("`pip install ziglang` ran but `{python} -m ziglang version` still fails");
@@ -91,7 +115,8 @@ pub fn build() -> Result<()> {
         cmd.arg("--target").arg(t.zig_target());
     }
     // cargo-zigbuild is found next to cargo (or on PATH) as a cargo subcommand.
-    let mut path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>();
+    let mut path =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>();
     path.push(cargo_bin(""));
     cmd.env("PATH", std::env::join_paths(path)?);
     util::run(&mut cmd)?;
@@ -100,7 +125,12 @@ pub fn build() -> Result<()> {
             let p = t.binary(bin);
             let needs = glibc::read(&p)?;
             if needs.machine != t.machine {
-                bail!("{} is built for {:?}, expected {:?}", p.display(), needs.machine, t.machine);
+                bail!(
+                    "{} is built for {:?}, expected {:?}",
+                    p.display(),
+                    needs.machine,
+                    t.machine
+                );
             }
         }
     }
@@ -108,16 +138,28 @@ pub fn build() -> Result<()> {
 }
 
 fn triples() -> String {
-    TARGETS.iter().map(|t| t.triple).collect::<Vec<_>>().join(", ")
+    TARGETS
+        .iter()
+        .map(|t| t.triple)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn python() -> Option<String> {
-    ["python3", "python"].into_iter().find(|p| util::which(p).is_some()).map(str::to_owned)
+    ["python3", "python"]
+        .into_iter()
+        .find(|p| util::which(p).is_some())
+        .map(str::to_owned)
 }
 
 /// zig on PATH, or the PyPI `ziglang` module (what cargo-zigbuild falls back to).
 fn zig_available() -> bool {
-    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = |cmd: &mut Command| {
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if std::env::var_os("ZIG").is_some() || util::which("zig").is_some() {
         return true;
     }
@@ -128,6 +170,8 @@ fn zig_available() -> bool {
 fn cargo_bin(name: &str) -> PathBuf {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        });
     home.join("bin").join(name)
 }

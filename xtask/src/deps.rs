@@ -12,35 +12,80 @@ use crate::util;
 /// What building the release binaries needs: a C compiler and linker (bundled SQLite,
 /// libfuzzer-sys) and pkg-config for `-sys` crates.
 pub const BUILD: &[Package] = &[
-    Package { name: "build-essential", command: "cc" },
-    Package { name: "pkg-config", command: "pkg-config" },
+    Package {
+        name: "build-essential",
+        command: "cc",
+    },
+    Package {
+        name: "pkg-config",
+        command: "pkg-config",
+    },
 ];
 
 /// What building the packages needs: dpkg-shlibdeps (cross-check of the derived Depends),
 /// rpmbuild, objcopy for each architecture (stripping), the reference policy's development
 /// files (SELinux module). dpkg-deb is part of dpkg itself.
 pub const PACKAGING: &[Package] = &[
-    Package { name: "dpkg-dev", command: "dpkg-shlibdeps" },
-    Package { name: "rpm", command: "rpmbuild" },
-    Package { name: "binutils", command: "objcopy" },
-    Package { name: "binutils-aarch64-linux-gnu", command: "aarch64-linux-gnu-objcopy" },
-    Package { name: "selinux-policy-dev", command: "checkmodule" },
+    Package {
+        name: "dpkg-dev",
+        command: "dpkg-shlibdeps",
+    },
+    Package {
+        name: "rpm",
+        command: "rpmbuild",
+    },
+    Package {
+        name: "binutils",
+        command: "objcopy",
+    },
+    Package {
+        name: "binutils-aarch64-linux-gnu",
+        command: "aarch64-linux-gnu-objcopy",
+    },
+    Package {
+        name: "selinux-policy-dev",
+        command: "checkmodule",
+    },
 ];
 
 /// What checking the packages needs (`cargo xtask test`, step `package`).
 pub const PACKAGE_TEST: &[Package] = &[
-    Package { name: "lintian", command: "lintian" },
-    Package { name: "rpmlint", command: "rpmlint" },
-    Package { name: "shellcheck", command: "shellcheck" },
-    Package { name: "systemd", command: "systemd-analyze" },
-    Package { name: "cpio", command: "cpio" },
-    Package { name: "selinux-policy-default", command: "semodule" },
+    Package {
+        name: "lintian",
+        command: "lintian",
+    },
+    Package {
+        name: "rpmlint",
+        command: "rpmlint",
+    },
+    Package {
+        name: "shellcheck",
+        command: "shellcheck",
+    },
+    Package {
+        name: "systemd",
+        command: "systemd-analyze",
+    },
+    Package {
+        name: "cpio",
+        command: "cpio",
+    },
+    Package {
+        name: "selinux-policy-default",
+        command: "semodule",
+    },
 ];
 
 /// The real peers the tests and benchmarks compare against.
 pub const TEST: &[Package] = &[
-    Package { name: "clamav", command: "clamscan" },
-    Package { name: "yara", command: "yara" },
+    Package {
+        name: "clamav",
+        command: "clamscan",
+    },
+    Package {
+        name: "yara",
+        command: "yara",
+    },
 ];
 
 /// A Debian package and a command that shows it is usable.
@@ -69,13 +114,24 @@ pub fn ensure(packages: &[Package]) -> Result<()> {
         names.join(" ")
     );
     if util::which("apt-get").is_none() {
-        bail!("missing tools: {}; this is not a Debian-like system, install them by hand", names.join(", "));
+        bail!(
+            "missing tools: {}; this is not a Debian-like system, install them by hand",
+            names.join(", ")
+        );
     }
     if !util::is_root() {
-        bail!("missing Debian packages: {}; run as root: {install}", names.join(" "));
+        bail!(
+            "missing Debian packages: {}; run as root: {install}",
+            names.join(" ")
+        );
     }
     eprintln!("deps: installing {}", names.join(" "));
-    util::run(Command::new("apt-get").arg("update").arg("-q").env("DEBIAN_FRONTEND", "noninteractive"))?;
+    util::run(
+        Command::new("apt-get")
+            .arg("update")
+            .arg("-q")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
     util::run(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
@@ -116,6 +172,9 @@ fn dpkg_installed(packages: &[Package]) -> Vec<&'static str> {
     packages
         .iter()
         .map(|p| p.name)
-        .filter(|name| out.lines().any(|l| l.split_once(' ') == Some((name, "installed"))))
+        .filter(|name| {
+            out.lines()
+                .any(|l| l.split_once(' ') == Some((name, "installed")))
+        })
         .collect()
 }

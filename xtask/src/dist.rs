@@ -31,7 +31,10 @@ pub fn run() -> Result<()> {
 
 /// Everything after the build: glibc check, completions, man page, packages.
 pub fn assemble() -> Result<()> {
-    let all: Vec<_> = cross::TARGETS.iter().flat_map(|t| BINARIES.iter().map(|b| t.binary(b))).collect();
+    let all: Vec<_> = cross::TARGETS
+        .iter()
+        .flat_map(|t| BINARIES.iter().map(|b| t.binary(b)))
+        .collect();
     glibc::check_floor(&all.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
 
     let dist = util::target_dir().join("dist");
@@ -45,14 +48,28 @@ pub fn assemble() -> Result<()> {
     let host = cross::TARGETS
         .iter()
         .find(|t| t.triple.starts_with(std::env::consts::ARCH))
-        .with_context(|| format!("no packaged target runs on this {} machine", std::env::consts::ARCH))?;
+        .with_context(|| {
+            format!(
+                "no packaged target runs on this {} machine",
+                std::env::consts::ARCH
+            )
+        })?;
     for bin in BINARIES {
         let (from, to) = (host.binary(bin), dist.join("bin").join(bin));
-        fs::copy(&from, &to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
+        fs::copy(&from, &to)
+            .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
     }
     let mdatp = dist.join("bin/mdatp");
-    generate(&mdatp, &["__completions", "bash"], &dist.join("completions/mdatp.bash"))?;
-    generate(&mdatp, &["__completions", "zsh"], &dist.join("completions/_mdatp"))?;
+    generate(
+        &mdatp,
+        &["__completions", "bash"],
+        &dist.join("completions/mdatp.bash"),
+    )?;
+    generate(
+        &mdatp,
+        &["__completions", "zsh"],
+        &dist.join("completions/_mdatp"),
+    )?;
     generate(&mdatp, &["__manpage"], &dist.join("man/mdatp.1"))?;
 
     let inputs = package::Inputs {
@@ -65,9 +82,19 @@ pub fn assemble() -> Result<()> {
     eprintln!("dist: wrote {}", dist.display());
     for p in &packages {
         let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        eprintln!("  {:<36} {:>10} bytes", p.file_name().unwrap().to_string_lossy(), len);
+        eprintln!(
+            "  {:<36} {:>10} bytes",
+            p.file_name().unwrap().to_string_lossy(),
+            len
+        );
     }
-    for entry in ["bin/wdavdaemon", "bin/mdatp", "completions/mdatp.bash", "completions/_mdatp", "man/mdatp.1"] {
+    for entry in [
+        "bin/wdavdaemon",
+        "bin/mdatp",
+        "completions/mdatp.bash",
+        "completions/_mdatp",
+        "man/mdatp.1",
+    ] {
         let len = fs::metadata(dist.join(entry)).map(|m| m.len()).unwrap_or(0);
         eprintln!("  {entry:<36} {len:>10} bytes");
     }
@@ -84,7 +111,9 @@ fn generate(mdatp: &Path, args: &[&str], out: &Path) -> Result<()> {
     let mut cmd = Command::new(mdatp);
     cmd.args(args);
     let shown = format!("mdatp {}", args.join(" "));
-    let res = cmd.output().with_context(|| format!("cannot run {}", mdatp.display()))?;
+    let res = cmd
+        .output()
+        .with_context(|| format!("cannot run {}", mdatp.display()))?;
     if !res.status.success() || res.stdout.is_empty() {
         bail!(
             "`{shown}` failed ({}, {} bytes of output): the built mdatp must provide the hidden \

@@ -73,7 +73,10 @@ pub struct Needs {
 impl Needs {
     /// The highest `GLIBC_x.y` this file needs (None for a file that needs no glibc version).
     pub fn max_glibc(&self) -> Option<Version> {
-        self.versions.iter().filter_map(|n| Version::parse_glibc(&n.version)).max()
+        self.versions
+            .iter()
+            .filter_map(|n| Version::parse_glibc(&n.version))
+            .max()
     }
 
     /// Symbols that need a glibc newer than `floor`, as `symbol@GLIBC_x.y (file)`.
@@ -86,7 +89,9 @@ impl Needs {
             .collect();
         // A version can be needed without a symbol using it (rare, but then name the version).
         for n in &self.versions {
-            if Version::parse_glibc(&n.version).is_some_and(|x| x > floor) && !v.iter().any(|s| s.contains(&n.version)) {
+            if Version::parse_glibc(&n.version).is_some_and(|x| x > floor)
+                && !v.iter().any(|s| s.contains(&n.version))
+            {
                 v.push(format!("{} ({})", n.version, n.file));
             }
         }
@@ -95,7 +100,11 @@ impl Needs {
 
     /// The versions each library is needed at, e.g. `libgcc_s.so.1` -> {`GCC_3.0`, `GCC_4.2.0`}.
     pub fn versions_of(&self, file: &str) -> Vec<&str> {
-        self.versions.iter().filter(|n| n.file == file).map(|n| n.version.as_str()).collect()
+        self.versions
+            .iter()
+            .filter(|n| n.file == file)
+            .map(|n| n.version.as_str())
+            .collect()
     }
 }
 
@@ -109,7 +118,10 @@ pub fn read(path: &Path) -> Result<Needs> {
 pub fn is_elf(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"\x7fELF"
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"\x7fELF"
 }
 
 /// Fails when any of `files` needs a glibc symbol version above [`FLOOR`], naming each
@@ -120,7 +132,10 @@ pub fn check_floor(files: &[&Path]) -> Result<Version> {
     for f in files {
         let needs = read(f)?;
         let max = needs.max_glibc().with_context(|| {
-            format!("{}: needs no GLIBC_ version at all: not a glibc-linked binary?", f.display())
+            format!(
+                "{}: needs no GLIBC_ version at all: not a glibc-linked binary?",
+                f.display()
+            )
         })?;
         worst = worst.max(max);
         let above = needs.above(FLOOR);
@@ -131,7 +146,10 @@ pub fn check_floor(files: &[&Path]) -> Result<Version> {
                 above.join(", ")
             ));
         } else {
-            eprintln!("glibc: {} needs at most GLIBC_{max} (floor {FLOOR}): ok", f.display());
+            eprintln!(
+                "glibc: {} needs at most GLIBC_{max} (floor {FLOOR}): ok",
+                f.display()
+            );
         }
     }
     if !errors.is_empty() {
@@ -158,17 +176,26 @@ struct Section {
 }
 
 fn u16_at(d: &[u8], off: usize) -> Result<u16> {
-    d.get(off..off + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).context("truncated ELF")
+    d.get(off..off + 2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .context("truncated ELF")
 }
 fn u32_at(d: &[u8], off: usize) -> Result<u32> {
-    d.get(off..off + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).context("truncated ELF")
+    d.get(off..off + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .context("truncated ELF")
 }
 fn u64_at(d: &[u8], off: usize) -> Result<u64> {
-    d.get(off..off + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).context("truncated ELF")
+    d.get(off..off + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        .context("truncated ELF")
 }
 fn cstr(d: &[u8], off: usize) -> Result<String> {
     let rest = d.get(off..).context("string offset outside the file")?;
-    let end = rest.iter().position(|&b| b == 0).context("unterminated string")?;
+    let end = rest
+        .iter()
+        .position(|&b| b == 0)
+        .context("unterminated string")?;
     Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
@@ -177,7 +204,11 @@ pub fn parse(d: &[u8]) -> Result<Needs> {
         bail!("not an ELF file");
     }
     if d[4] != 2 || d[5] != 1 {
-        bail!("not a 64-bit little-endian ELF file (class {}, data {})", d[4], d[5]);
+        bail!(
+            "not a 64-bit little-endian ELF file (class {}, data {})",
+            d[4],
+            d[5]
+        );
     }
     let machine = match u16_at(d, 18)? {
         62 => Machine::X86_64,
@@ -202,7 +233,10 @@ pub fn parse(d: &[u8]) -> Result<Needs> {
     }
     let find = |kind| sections.iter().find(|s| s.kind == kind);
     let strtab_of = |s: &Section| -> Result<usize> {
-        Ok(sections.get(s.link).context("section link out of range")?.offset)
+        Ok(sections
+            .get(s.link)
+            .context("section link out of range")?
+            .offset)
     };
 
     // DT_NEEDED from the dynamic section.
@@ -234,7 +268,10 @@ pub fn parse(d: &[u8]) -> Result<Needs> {
                 let other = u16_at(d, aux + 6)?;
                 let version = cstr(d, str_off + u32_at(d, aux + 8)? as usize)?;
                 by_index.insert(other, (file.clone(), version.clone()));
-                versions.insert(Needed { file: file.clone(), version });
+                versions.insert(Needed {
+                    file: file.clone(),
+                    version,
+                });
                 let next = u32_at(d, aux + 12)? as usize;
                 if next == 0 {
                     break;
@@ -266,7 +303,13 @@ pub fn parse(d: &[u8]) -> Result<Needs> {
             }
         }
     }
-    Ok(Needs { machine, libraries, versions, symbols, gnu_hash_only: gnu_hash && !hash })
+    Ok(Needs {
+        machine,
+        libraries,
+        versions,
+        symbols,
+        gnu_hash_only: gnu_hash && !hash,
+    })
 }
 
 #[cfg(test)]
@@ -293,11 +336,18 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let needs = read(&exe).unwrap();
         assert_eq!(needs.machine, Machine::X86_64);
-        assert!(needs.libraries.iter().any(|l| l == "libc.so.6"), "{:?}", needs.libraries);
+        assert!(
+            needs.libraries.iter().any(|l| l == "libc.so.6"),
+            "{:?}",
+            needs.libraries
+        );
         let max = needs.max_glibc().unwrap();
         assert!(max >= Version(2, 2, 5), "{max}");
         let above = needs.above(Version(2, 1, 0));
-        assert!(!above.is_empty() && above.iter().all(|s| s.contains("@GLIBC_")), "{above:?}");
+        assert!(
+            !above.is_empty() && above.iter().all(|s| s.contains("@GLIBC_")),
+            "{above:?}"
+        );
         assert!(needs.above(max).is_empty());
     }
 

@@ -52,7 +52,8 @@ pub fn run() -> Result<()> {
     }
     fs::create_dir_all(&work)?;
     // mde-netfilter is a dependency of mdatp exactly when its package is built too.
-    let netfilter_built = fs::read_dir(&dist)?.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("mde-netfilter")));
+    let netfilter_built = fs::read_dir(&dist)?
+        .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("mde-netfilter")));
     let mut f = Failures::default();
     for t in TARGETS {
         let deb = dist.join(format!("mdatp_{version}_{}.deb", t.deb));
@@ -61,19 +62,43 @@ pub fn run() -> Result<()> {
             f.check(p.is_file(), || format!("{} was not built", p.display()));
         }
         if deb.is_file() {
-            check_deb(&mut f, t, &deb, &version, netfilter_built, &work.join(format!("deb-{}", t.deb)));
+            check_deb(
+                &mut f,
+                t,
+                &deb,
+                &version,
+                netfilter_built,
+                &work.join(format!("deb-{}", t.deb)),
+            );
         }
         if rpm.is_file() {
-            check_rpm(&mut f, t, &rpm, &version, netfilter_built, &work.join(format!("rpm-{}", t.rpm)));
+            check_rpm(
+                &mut f,
+                t,
+                &rpm,
+                &version,
+                netfilter_built,
+                &work.join(format!("rpm-{}", t.rpm)),
+            );
         }
     }
     // The module as shipped (identical in both RPMs: it is architecture-independent).
-    let pp = work.join(format!("rpm-{}/root/opt/microsoft/mdatp/conf/selinux/mdatp.pp", TARGETS[0].rpm));
+    let pp = work.join(format!(
+        "rpm-{}/root/opt/microsoft/mdatp/conf/selinux/mdatp.pp",
+        TARGETS[0].rpm
+    ));
     if pp.is_file() {
-        f.result("SELinux module: link into a copy of selinux-policy-default", super::selinux::link_test(&pp, &work));
+        f.result(
+            "SELinux module: link into a copy of selinux-policy-default",
+            super::selinux::link_test(&pp, &work),
+        );
     }
     if !f.0.is_empty() {
-        bail!("{} package check(s) failed:\n- {}", f.0.len(), f.0.join("\n- "));
+        bail!(
+            "{} package check(s) failed:\n- {}",
+            f.0.len(),
+            f.0.join("\n- ")
+        );
     }
     eprintln!("package: all checks passed");
     Ok(())
@@ -88,7 +113,14 @@ fn floor_of_tree(root: &Path) -> Result<glibc::Version> {
     glibc::check_floor(&elfs.iter().map(PathBuf::as_path).collect::<Vec<_>>())
 }
 
-fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter: bool, work: &Path) {
+fn check_deb(
+    f: &mut Failures,
+    t: &Target,
+    deb: &Path,
+    version: &str,
+    netfilter: bool,
+    work: &Path,
+) {
     let name = deb.display().to_string();
     let tree = work.join("root");
     let control = work.join("DEBIAN");
@@ -109,12 +141,26 @@ fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter:
         Err(e) => return f.0.push(format!("{name}: {e:#}")),
     };
     let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
-    f.check(field("Package") == "mdatp", || format!("{name}: Package is {:?}", field("Package")));
-    f.check(field("Version") == version, || format!("{name}: Version is {:?}, not {version}", field("Version")));
-    f.check(field("Architecture") == t.deb, || format!("{name}: Architecture is {:?}", field("Architecture")));
-    f.check(field("Pre-Depends").split(',').any(|d| d.trim() == "adduser"), || {
-        format!("{name}: Pre-Depends {:?} lacks adduser (the preinst creates the user)", field("Pre-Depends"))
+    f.check(field("Package") == "mdatp", || {
+        format!("{name}: Package is {:?}", field("Package"))
     });
+    f.check(field("Version") == version, || {
+        format!("{name}: Version is {:?}, not {version}", field("Version"))
+    });
+    f.check(field("Architecture") == t.deb, || {
+        format!("{name}: Architecture is {:?}", field("Architecture"))
+    });
+    f.check(
+        field("Pre-Depends")
+            .split(',')
+            .any(|d| d.trim() == "adduser"),
+        || {
+            format!(
+                "{name}: Pre-Depends {:?} lacks adduser (the preinst creates the user)",
+                field("Pre-Depends")
+            )
+        },
+    );
     let depends = field("Depends");
     match floor_of_tree(&tree) {
         Ok(max) => {
@@ -129,9 +175,10 @@ fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter:
         format!("{name}: Depends {depends:?} must name mde-netfilter exactly when that package is built ({netfilter})")
     });
     let conffiles = fs::read_to_string(control.join("conffiles")).unwrap_or_default();
-    f.check(conffiles.lines().collect::<Vec<_>>() == ["/etc/init.d/mdatp", "/etc/init/mdatp.conf"], || {
-        format!("{name}: conffiles are {conffiles:?}")
-    });
+    f.check(
+        conffiles.lines().collect::<Vec<_>>() == ["/etc/init.d/mdatp", "/etc/init/mdatp.conf"],
+        || format!("{name}: conffiles are {conffiles:?}"),
+    );
 
     // Files, modes, owners (`dpkg-deb -c`: mode owner/group size date time path [-> target]).
     let listing = util::output(Command::new("dpkg-deb").arg("-c").arg(deb)).unwrap_or_default();
@@ -139,18 +186,42 @@ fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter:
     for line in listing.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
         if cols.len() >= 6 {
-            let path = cols[5].trim_start_matches('.').trim_end_matches('/').to_owned();
-            entries.insert(path, (cols[0].to_owned(), cols[1].to_owned(), cols.get(7).map(|s| s.to_string())));
+            let path = cols[5]
+                .trim_start_matches('.')
+                .trim_end_matches('/')
+                .to_owned();
+            entries.insert(
+                path,
+                (
+                    cols[0].to_owned(),
+                    cols[1].to_owned(),
+                    cols.get(7).map(|s| s.to_string()),
+                ),
+            );
         }
     }
     for (path, (_, owner, _)) in &entries {
-        f.check(owner == "root/root", || format!("{name}: {path} is owned by {owner}, not root/root"));
+        f.check(owner == "root/root", || {
+            format!("{name}: {path} is owned by {owner}, not root/root")
+        });
     }
     for (path, mode, target) in [
         ("/opt/microsoft/mdatp/sbin/wdavdaemon", "-rwxr-xr-x", None),
-        ("/opt/microsoft/mdatp/sbin/wdavdaemonclient", "-rwxr-xr-x", None),
-        ("/usr/bin/mdatp", "lrwxrwxrwx", Some("/opt/microsoft/mdatp/sbin/wdavdaemonclient")),
-        ("/opt/microsoft/mdatp/resources/mdatp_completion.bash", "-rw-r--r--", None),
+        (
+            "/opt/microsoft/mdatp/sbin/wdavdaemonclient",
+            "-rwxr-xr-x",
+            None,
+        ),
+        (
+            "/usr/bin/mdatp",
+            "lrwxrwxrwx",
+            Some("/opt/microsoft/mdatp/sbin/wdavdaemonclient"),
+        ),
+        (
+            "/opt/microsoft/mdatp/resources/mdatp_completion.bash",
+            "-rw-r--r--",
+            None,
+        ),
         ("/opt/microsoft/mdatp/resources/_mdatp", "-rw-r--r--", None),
         ("/usr/share/man/man1/mdatp.1.gz", "-rw-r--r--", None),
         ("/lib/systemd/system/mdatp.service", "-rw-r--r--", None),
@@ -165,8 +236,12 @@ fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter:
         match entries.get(path) {
             None => f.0.push(format!("{name}: {path} is missing")),
             Some((m, _, t)) => {
-                f.check(m == mode, || format!("{name}: {path} has mode {m}, expected {mode}"));
-                f.check(target.is_none() || t.as_deref() == target, || format!("{name}: {path} points to {t:?}, expected {target:?}"));
+                f.check(m == mode, || {
+                    format!("{name}: {path} has mode {m}, expected {mode}")
+                });
+                f.check(target.is_none() || t.as_deref() == target, || {
+                    format!("{name}: {path} points to {t:?}, expected {target:?}")
+                });
             }
         }
     }
@@ -175,23 +250,50 @@ fn check_deb(f: &mut Failures, t: &Target, deb: &Path, version: &str, netfilter:
     for s in ["preinst", "postinst", "prerm", "postrm"] {
         f.result(&format!("{name}: {s}"), lint_sh(&control.join(s)));
     }
-    f.result(&format!("{name}: /etc/init.d/mdatp"), lint_sh(&tree.join("etc/init.d/mdatp")));
+    f.result(
+        &format!("{name}: /etc/init.d/mdatp"),
+        lint_sh(&tree.join("etc/init.d/mdatp")),
+    );
     let preinst = fs::read_to_string(control.join("preinst")).unwrap_or_default();
-    f.check(preinst.contains("adduser --quiet --system") && preinst.contains("getent passwd mdatp"), || {
-        format!("{name}: preinst does not create (or keep) the mdatp system user")
-    });
+    f.check(
+        preinst.contains("adduser --quiet --system") && preinst.contains("getent passwd mdatp"),
+        || format!("{name}: preinst does not create (or keep) the mdatp system user"),
+    );
     let postrm = fs::read_to_string(control.join("postrm")).unwrap_or_default();
-    f.check(!postrm.contains("deluser") && !postrm.contains("userdel"), || format!("{name}: postrm removes the user"));
+    f.check(
+        !postrm.contains("deluser") && !postrm.contains("userdel"),
+        || format!("{name}: postrm removes the user"),
+    );
 
-    f.result(&format!("{name}: systemd-analyze verify"), verify_unit(&tree, "lib/systemd/system/mdatp.service"));
+    f.result(
+        &format!("{name}: systemd-analyze verify"),
+        verify_unit(&tree, "lib/systemd/system/mdatp.service"),
+    );
     f.result(&format!("{name}: lintian"), lintian(deb));
 }
 
-fn check_rpm(f: &mut Failures, t: &Target, rpm: &Path, version: &str, netfilter: bool, work: &Path) {
+fn check_rpm(
+    f: &mut Failures,
+    t: &Target,
+    rpm: &Path,
+    version: &str,
+    netfilter: bool,
+    work: &Path,
+) {
     let name = rpm.display().to_string();
-    let q = |args: &[&str]| util::output(Command::new("rpm").args(["-qp", "--nosignature"]).args(args).arg(rpm));
+    let q = |args: &[&str]| {
+        util::output(
+            Command::new("rpm")
+                .args(["-qp", "--nosignature"])
+                .args(args)
+                .arg(rpm),
+        )
+    };
 
-    let header = q(&["--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{PAYLOADCOMPRESSOR} %{FILEDIGESTALGO}"]);
+    let header = q(&[
+        "--qf",
+        "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{PAYLOADCOMPRESSOR} %{FILEDIGESTALGO}",
+    ]);
     let expected = format!("mdatp {version} 1 {} xz 8", t.rpm);
     f.check(header.as_deref().ok() == Some(expected.as_str()), || {
         format!("{name}: header is {header:?}, expected {expected:?} (name version release arch payload digest; 8 = SHA-256)")
@@ -202,7 +304,11 @@ fn check_rpm(f: &mut Failures, t: &Target, rpm: &Path, version: &str, netfilter:
         fs::create_dir_all(&tree)?;
         util::output(
             Command::new("sh")
-                .args(["-c", "rpm2cpio \"$1\" | cpio -idm --quiet --no-absolute-filenames", "sh"])
+                .args([
+                    "-c",
+                    "rpm2cpio \"$1\" | cpio -idm --quiet --no-absolute-filenames",
+                    "sh",
+                ])
                 .arg(rpm)
                 .current_dir(&tree),
         )?;
@@ -225,35 +331,90 @@ fn check_rpm(f: &mut Failures, t: &Target, rpm: &Path, version: &str, netfilter:
         }
         Err(e) => f.0.push(format!("{name}: {e:#}")),
     }
-    for want in ["/usr/sbin/useradd", "/usr/sbin/groupadd", "libc.so.6()(64bit)"] {
-        f.check(requires.lines().any(|r| r.trim() == want), || format!("{name}: requires lack {want}"));
+    for want in [
+        "/usr/sbin/useradd",
+        "/usr/sbin/groupadd",
+        "libc.so.6()(64bit)",
+    ] {
+        f.check(requires.lines().any(|r| r.trim() == want), || {
+            format!("{name}: requires lack {want}")
+        });
     }
     f.check(requires.contains("mde-netfilter") == netfilter, || {
         format!("{name}: requires must name mde-netfilter exactly when that package is built ({netfilter})")
     });
 
-    let files = q(&["--qf", "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES} %{FILELINKTOS}\n]"])
-        .unwrap_or_default();
-    let entries: BTreeMap<&str, Vec<&str>> =
-        files.lines().filter_map(|l| l.split_whitespace().collect::<Vec<_>>().get(3).copied().map(|p| (p, l.split_whitespace().collect()))).collect();
+    let files = q(&[
+        "--qf",
+        "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES} %{FILELINKTOS}\n]",
+    ])
+    .unwrap_or_default();
+    let entries: BTreeMap<&str, Vec<&str>> = files
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .get(3)
+                .copied()
+                .map(|p| (p, l.split_whitespace().collect()))
+        })
+        .collect();
     for (path, mode, group, target) in [
-        ("/opt/microsoft/mdatp/sbin/wdavdaemon", "-rwxr-xr-x", "root", None),
-        ("/opt/microsoft/mdatp/sbin/wdavdaemonclient", "-rwxr-xr-x", "root", None),
-        ("/usr/bin/mdatp", "lrwxrwxrwx", "root", Some("/opt/microsoft/mdatp/sbin/wdavdaemonclient")),
-        ("/usr/lib/systemd/system/mdatp.service", "-rw-r--r--", "root", None),
+        (
+            "/opt/microsoft/mdatp/sbin/wdavdaemon",
+            "-rwxr-xr-x",
+            "root",
+            None,
+        ),
+        (
+            "/opt/microsoft/mdatp/sbin/wdavdaemonclient",
+            "-rwxr-xr-x",
+            "root",
+            None,
+        ),
+        (
+            "/usr/bin/mdatp",
+            "lrwxrwxrwx",
+            "root",
+            Some("/opt/microsoft/mdatp/sbin/wdavdaemonclient"),
+        ),
+        (
+            "/usr/lib/systemd/system/mdatp.service",
+            "-rw-r--r--",
+            "root",
+            None,
+        ),
         ("/usr/share/man/man1/mdatp.1.gz", "-rw-r--r--", "root", None),
-        ("/opt/microsoft/mdatp/resources/mdatp_completion.bash", "-rw-r--r--", "root", None),
-        ("/etc/opt/microsoft/mdatp/managed", "drwxr-xr-x", "root", None),
+        (
+            "/opt/microsoft/mdatp/resources/mdatp_completion.bash",
+            "-rw-r--r--",
+            "root",
+            None,
+        ),
+        (
+            "/etc/opt/microsoft/mdatp/managed",
+            "drwxr-xr-x",
+            "root",
+            None,
+        ),
         ("/var/opt/microsoft/mdatp", "drwxr-x---", "mdatp", None),
         ("/var/log/microsoft/mdatp", "drwxr-x---", "mdatp", None),
     ] {
         match entries.get(path) {
             None => f.0.push(format!("{name}: {path} is missing")),
             Some(cols) => {
-                f.check(cols[0] == mode && cols[1] == "root" && cols[2] == group, || {
-                    format!("{name}: {path} is {} {}:{}, expected {mode} root:{group}", cols[0], cols[1], cols[2])
+                f.check(
+                    cols[0] == mode && cols[1] == "root" && cols[2] == group,
+                    || {
+                        format!(
+                            "{name}: {path} is {} {}:{}, expected {mode} root:{group}",
+                            cols[0], cols[1], cols[2]
+                        )
+                    },
+                );
+                f.check(target.is_none() || cols.get(4).copied() == target, || {
+                    format!("{name}: {path} points to {:?}", cols.get(4))
                 });
-                f.check(target.is_none() || cols.get(4).copied() == target, || format!("{name}: {path} points to {:?}", cols.get(4)));
             }
         }
     }
@@ -265,25 +426,51 @@ fn check_rpm(f: &mut Failures, t: &Target, rpm: &Path, version: &str, netfilter:
             None => f.0.push(format!("{name}: no {s} scriptlet")),
             Some(body) => {
                 let file = work.join(format!("{s}.sh"));
-                f.result(&format!("{name}: {s} scriptlet"), fs::write(&file, body).map_err(Into::into).and_then(|()| lint_sh(&file)));
+                f.result(
+                    &format!("{name}: {s} scriptlet"),
+                    fs::write(&file, body)
+                        .map_err(Into::into)
+                        .and_then(|()| lint_sh(&file)),
+                );
             }
         }
     }
     let get = |s: &str| parts.get(s).map(String::as_str).unwrap_or("");
-    f.check(get("preinstall").contains("useradd --system"), || format!("{name}: %pre does not create the user"));
-    // On upgrade the new %post runs before the old %preun/%postun: those act only on erase.
-    f.check(get("preuninstall").contains("\"$1\" -eq 0"), || format!("{name}: %preun does not test $1 = 0"));
-    f.check(get("postuninstall").contains("\"$1\" -eq 0"), || format!("{name}: %postun does not test $1 = 0"));
-    f.check(!scripts.contains("userdel") && !scripts.contains("groupdel"), || format!("{name}: a scriptlet removes the user"));
-    // The SELinux module: shipped, installed on install/upgrade when enabled, removed on erase.
-    f.check(entries.contains_key("/opt/microsoft/mdatp/conf/selinux/mdatp.pp"), || format!("{name}: no SELinux module"));
-    f.check(get("postinstall").contains("selinuxenabled") && get("postinstall").contains("semodule -i"), || {
-        format!("{name}: %post does not install the SELinux module")
+    f.check(get("preinstall").contains("useradd --system"), || {
+        format!("{name}: %pre does not create the user")
     });
-    f.check(get("postuninstall").contains("semodule -r mdatp"), || format!("{name}: %postun does not remove the SELinux module"));
-    f.check(requires.lines().any(|r| r.starts_with("policycoreutils")), || format!("{name}: no policycoreutils requirement"));
+    // On upgrade the new %post runs before the old %preun/%postun: those act only on erase.
+    f.check(get("preuninstall").contains("\"$1\" -eq 0"), || {
+        format!("{name}: %preun does not test $1 = 0")
+    });
+    f.check(get("postuninstall").contains("\"$1\" -eq 0"), || {
+        format!("{name}: %postun does not test $1 = 0")
+    });
+    f.check(
+        !scripts.contains("userdel") && !scripts.contains("groupdel"),
+        || format!("{name}: a scriptlet removes the user"),
+    );
+    // The SELinux module: shipped, installed on install/upgrade when enabled, removed on erase.
+    f.check(
+        entries.contains_key("/opt/microsoft/mdatp/conf/selinux/mdatp.pp"),
+        || format!("{name}: no SELinux module"),
+    );
+    f.check(
+        get("postinstall").contains("selinuxenabled") && get("postinstall").contains("semodule -i"),
+        || format!("{name}: %post does not install the SELinux module"),
+    );
+    f.check(get("postuninstall").contains("semodule -r mdatp"), || {
+        format!("{name}: %postun does not remove the SELinux module")
+    });
+    f.check(
+        requires.lines().any(|r| r.starts_with("policycoreutils")),
+        || format!("{name}: no policycoreutils requirement"),
+    );
 
-    f.result(&format!("{name}: systemd-analyze verify"), verify_unit(&tree, "usr/lib/systemd/system/mdatp.service"));
+    f.result(
+        &format!("{name}: systemd-analyze verify"),
+        verify_unit(&tree, "usr/lib/systemd/system/mdatp.service"),
+    );
     f.result(&format!("{name}: rpmlint"), rpmlint(rpm));
 }
 
@@ -316,9 +503,13 @@ fn split_scriptlets(s: &str) -> BTreeMap<String, String> {
 /// `sh -n` and `shellcheck -s sh` (POSIX sh).
 pub fn lint_sh(path: &Path) -> Result<()> {
     util::output(Command::new("sh").arg("-n").arg(path))?;
-    util::output(Command::new("shellcheck").args(["-s", "sh", "-f", "gcc"]).arg(path))
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("shellcheck: {e:#}"))
+    util::output(
+        Command::new("shellcheck")
+            .args(["-s", "sh", "-f", "gcc"])
+            .arg(path),
+    )
+    .map(|_| ())
+    .map_err(|e| anyhow::anyhow!("shellcheck: {e:#}"))
 }
 
 /// `systemd-analyze verify` of the unit as packaged. It checks that ExecStart= exists, so it
@@ -335,7 +526,11 @@ fn verify_unit(tree: &Path, unit: &str) -> Result<()> {
         .arg(unit)
         .output()
         .context("cannot run unshare")?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if !out.status.success() || !text.trim().is_empty() {
         bail!("not clean ({}): {}", out.status, text.trim());
     }
@@ -346,7 +541,13 @@ fn verify_unit(tree: &Path, unit: &str) -> Result<()> {
 /// debian/mdatp.lintian-overrides).
 fn lintian(deb: &Path) -> Result<()> {
     let out = Command::new("lintian")
-        .args(["--fail-on", "error", "--display-info", "--tag-display-limit", "0"])
+        .args([
+            "--fail-on",
+            "error",
+            "--display-info",
+            "--tag-display-limit",
+            "0",
+        ])
         .arg(deb)
         .output()
         .context("cannot run lintian")?;
@@ -355,7 +556,12 @@ fn lintian(deb: &Path) -> Result<()> {
         eprintln!("lintian {}:\n{}", deb.display(), text.trim_end());
     }
     if !out.status.success() {
-        bail!("lintian reports errors ({}):\n{}{}", out.status, text, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "lintian reports errors ({}):\n{}{}",
+            out.status,
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -371,10 +577,21 @@ fn rpmlint(rpm: &Path) -> Result<()> {
     let text = String::from_utf8_lossy(&out.stdout);
     eprintln!("rpmlint {}:\n{}", rpm.display(), text.trim_end());
     // "1 packages and 0 specfiles checked; 0 errors, 3 warnings, 0 badness; has taken 0.4 s"
-    let errors = text.lines().rev().find_map(|l| l.split_once(" errors,")?.0.rsplit(' ').next()?.parse::<u32>().ok());
+    let errors = text.lines().rev().find_map(|l| {
+        l.split_once(" errors,")?
+            .0
+            .rsplit(' ')
+            .next()?
+            .parse::<u32>()
+            .ok()
+    });
     match errors {
         Some(0) => Ok(()),
         Some(n) => bail!("{n} error(s)"),
-        None => bail!("cannot find rpmlint's summary ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)),
+        None => bail!(
+            "cannot find rpmlint's summary ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }

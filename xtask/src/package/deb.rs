@@ -32,9 +32,21 @@ pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result
     let root = work.join(format!("deb-{}", t.deb));
     super::stage_common(&root, t, inputs, Format::Deb)?;
     let src = util::project_root();
-    install_file(&src.join("init/systemd/mdatp.service"), &root.join("lib/systemd/system/mdatp.service"), 0o644)?;
-    install_file(&src.join("init/sysv/mdatp"), &root.join("etc/init.d/mdatp"), 0o755)?;
-    install_file(&src.join("init/upstart/mdatp.conf"), &root.join("etc/init/mdatp.conf"), 0o644)?;
+    install_file(
+        &src.join("init/systemd/mdatp.service"),
+        &root.join("lib/systemd/system/mdatp.service"),
+        0o644,
+    )?;
+    install_file(
+        &src.join("init/sysv/mdatp"),
+        &root.join("etc/init.d/mdatp"),
+        0o755,
+    )?;
+    install_file(
+        &src.join("init/upstart/mdatp.conf"),
+        &root.join("etc/init/mdatp.conf"),
+        0o644,
+    )?;
     let doc = root.join("usr/share/doc/mdatp");
     mkdir(&doc)?;
     fs::write(doc.join("copyright"), copyright()?)?;
@@ -56,9 +68,19 @@ pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result
     let control_dir = root.join("DEBIAN");
     mkdir(&control_dir)?;
     for script in ["preinst", "postinst", "prerm", "postrm"] {
-        install_file(&src.join("debian").join(script), &control_dir.join(script), 0o755)?;
+        install_file(
+            &src.join("debian").join(script),
+            &control_dir.join(script),
+            0o755,
+        )?;
     }
-    fs::write(control_dir.join("conffiles"), CONFFILES.iter().map(|c| format!("{c}\n")).collect::<String>())?;
+    fs::write(
+        control_dir.join("conffiles"),
+        CONFFILES
+            .iter()
+            .map(|c| format!("{c}\n"))
+            .collect::<String>(),
+    )?;
     fs::write(control_dir.join("md5sums"), md5sums(&root)?)?;
     let control = format!(
         "Package: mdatp\n\
@@ -98,7 +120,9 @@ pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result
 /// the dynamic linker checks) are the truth, so that answer is reported and corrected.
 fn cross_check_shlibdeps(t: &Target, elfs: &[PathBuf], ours: &[String], work: &Path) -> Result<()> {
     let installed = util::output(
-        Command::new("dpkg-query").args(["-W", "-f=${db:Status-Status}"]).arg(format!("libc6:{}", t.deb)),
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${db:Status-Status}"])
+            .arg(format!("libc6:{}", t.deb)),
     )
     .unwrap_or_default();
     if installed != "installed" || util::which("dpkg-shlibdeps").is_none() {
@@ -113,7 +137,10 @@ fn cross_check_shlibdeps(t: &Target, elfs: &[PathBuf], ours: &[String], work: &P
     }
     let dir = work.join("shlibdeps");
     fs::create_dir_all(dir.join("debian"))?;
-    fs::write(dir.join("debian/control"), "Source: mdatp\n\nPackage: mdatp\nArchitecture: any\n")?;
+    fs::write(
+        dir.join("debian/control"),
+        "Source: mdatp\n\nPackage: mdatp\nArchitecture: any\n",
+    )?;
     let mut cmd = Command::new("dpkg-shlibdeps");
     cmd.current_dir(&dir).arg("-O").arg("--ignore-missing-info");
     for e in elfs {
@@ -125,12 +152,17 @@ fn cross_check_shlibdeps(t: &Target, elfs: &[PathBuf], ours: &[String], work: &P
         .find_map(|l| l.strip_prefix("shlibs:Depends="))
         .with_context(|| format!("dpkg-shlibdeps printed no shlibs:Depends: {out}"))?;
     let names = |deps: &mut dyn Iterator<Item = &str>| -> Vec<String> {
-        let mut v: Vec<String> =
-            deps.map(|d| d.trim().split([' ', '(']).next().unwrap_or("").to_owned()).filter(|n| !n.is_empty()).collect();
+        let mut v: Vec<String> = deps
+            .map(|d| d.trim().split([' ', '(']).next().unwrap_or("").to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
         v.sort();
         v
     };
-    let (their_names, our_names) = (names(&mut theirs.split(',')), names(&mut ours.iter().map(String::as_str)));
+    let (their_names, our_names) = (
+        names(&mut theirs.split(',')),
+        names(&mut ours.iter().map(String::as_str)),
+    );
     if their_names != our_names {
         bail!(
             "dpkg-shlibdeps ({theirs}) and the ELF files ({}) disagree on which packages the {} binaries \
@@ -210,8 +242,18 @@ fn installed_size_kib(root: &Path) -> Result<u64> {
 /// `debian/copyright` in the machine-readable format, with the MIT text and a pointer to
 /// Debian's copy of the Apache licence.
 fn copyright() -> Result<String> {
-    let mit = fs::read_to_string(util::project_root().join("LICENSE-MIT")).context("LICENSE-MIT")?;
-    let mit: String = mit.lines().map(|l| if l.trim().is_empty() { " .\n".to_owned() } else { format!(" {l}\n") }).collect();
+    let mit =
+        fs::read_to_string(util::project_root().join("LICENSE-MIT")).context("LICENSE-MIT")?;
+    let mit: String = mit
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                " .\n".to_owned()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
     Ok(format!(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
          Upstream-Name: mdatp\n\
@@ -231,7 +273,11 @@ fn copyright() -> Result<String> {
 
 /// A one-entry Debian changelog (the package is native: its version has no Debian revision).
 fn changelog_text(version: &str, epoch: &str) -> Result<String> {
-    let date = util::output(Command::new("date").args(["-u", "-R", "-d"]).arg(format!("@{epoch}")))?;
+    let date = util::output(
+        Command::new("date")
+            .args(["-u", "-R", "-d"])
+            .arg(format!("@{epoch}")),
+    )?;
     Ok(format!(
         "mdatp ({version}) stable; urgency=medium\n\n  * Release {version}.\n\n -- {MAINTAINER}  {}\n",
         date.trim()

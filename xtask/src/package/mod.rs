@@ -34,7 +34,11 @@ pub fn version() -> Result<String> {
         if line.starts_with('[') {
             in_package = line == "[package]";
         } else if in_package {
-            if let Some(v) = line.strip_prefix("version").map(str::trim).and_then(|r| r.strip_prefix('=')) {
+            if let Some(v) = line
+                .strip_prefix("version")
+                .map(str::trim)
+                .and_then(|r| r.strip_prefix('='))
+            {
                 return Ok(v.trim().trim_matches('"').to_owned());
             }
         }
@@ -50,8 +54,15 @@ pub fn source_date_epoch() -> Result<String> {
             return Ok(e);
         }
     }
-    let out = util::output(Command::new("git").arg("-C").arg(util::project_root()).args(["log", "-1", "--format=%ct"]));
-    Ok(out.map(|s| s.trim().to_owned()).unwrap_or_else(|_| "0".into()))
+    let out = util::output(
+        Command::new("git")
+            .arg("-C")
+            .arg(util::project_root())
+            .args(["log", "-1", "--format=%ct"]),
+    );
+    Ok(out
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "0".into()))
 }
 
 /// The inputs every package is built from, produced by `dist` before packaging.
@@ -124,10 +135,21 @@ pub fn stage_common(root: &Path, t: &Target, inputs: &Inputs, format: Format) ->
         strip_debug(t, &t.binary(bin), &to)?;
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
     }
-    symlink("/opt/microsoft/mdatp/sbin/wdavdaemonclient", root.join("usr/bin/mdatp"))?;
+    symlink(
+        "/opt/microsoft/mdatp/sbin/wdavdaemonclient",
+        root.join("usr/bin/mdatp"),
+    )?;
     // Completions where the reference has them (resources/), linked where shells look.
-    install_file(&inputs.dist.join("completions/mdatp.bash"), &install.join("resources/mdatp_completion.bash"), 0o644)?;
-    install_file(&inputs.dist.join("completions/_mdatp"), &install.join("resources/_mdatp"), 0o644)?;
+    install_file(
+        &inputs.dist.join("completions/mdatp.bash"),
+        &install.join("resources/mdatp_completion.bash"),
+        0o644,
+    )?;
+    install_file(
+        &inputs.dist.join("completions/_mdatp"),
+        &install.join("resources/_mdatp"),
+        0o644,
+    )?;
     symlink(
         "/opt/microsoft/mdatp/resources/mdatp_completion.bash",
         root.join("usr/share/bash-completion/completions/mdatp"),
@@ -137,27 +159,46 @@ pub fn stage_common(root: &Path, t: &Target, inputs: &Inputs, format: Format) ->
         Format::Rpm => "usr/share/zsh/site-functions",
     };
     mkdir(&root.join(zsh))?;
-    symlink("/opt/microsoft/mdatp/resources/_mdatp", root.join(zsh).join("_mdatp"))?;
-    gzip(&inputs.dist.join("man/mdatp.1"), &root.join("usr/share/man/man1/mdatp.1.gz"))?;
+    symlink(
+        "/opt/microsoft/mdatp/resources/_mdatp",
+        root.join(zsh).join("_mdatp"),
+    )?;
+    gzip(
+        &inputs.dist.join("man/mdatp.1"),
+        &root.join("usr/share/man/man1/mdatp.1.gz"),
+    )?;
     // The init files for systems without systemd are kept in conf/ as well, for admins who
     // need them on a system where the package does not install them (docs/packaging.md).
     let init = util::project_root().join("init");
-    install_file(&init.join("sysv/mdatp"), &install.join("conf/mdatp.init"), 0o755)?;
-    install_file(&init.join("upstart/mdatp.conf"), &install.join("conf/mdatp.upstart"), 0o644)?;
+    install_file(
+        &init.join("sysv/mdatp"),
+        &install.join("conf/mdatp.init"),
+        0o755,
+    )?;
+    install_file(
+        &init.join("upstart/mdatp.conf"),
+        &install.join("conf/mdatp.upstart"),
+        0o644,
+    )?;
     Ok(())
 }
 
 /// Sets every mtime below `root` (symlinks included) to `epoch`, for reproducible archives.
 pub fn clamp_mtimes(root: &Path, epoch: &str) -> Result<()> {
     util::output(
-        Command::new("find").arg(root).args(["-exec", "touch", "-h", "-d"]).arg(format!("@{epoch}")).args(["{}", "+"]),
+        Command::new("find")
+            .arg(root)
+            .args(["-exec", "touch", "-h", "-d"])
+            .arg(format!("@{epoch}"))
+            .args(["{}", "+"]),
     )?;
     Ok(())
 }
 
 pub fn mkdir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).with_context(|| dir.display().to_string())
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .with_context(|| dir.display().to_string())
 }
 
 pub fn install_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
@@ -165,7 +206,8 @@ pub fn install_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
         mkdir(parent)?;
     }
     fs::copy(from, to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
-    fs::set_permissions(to, fs::Permissions::from_mode(mode)).with_context(|| to.display().to_string())
+    fs::set_permissions(to, fs::Permissions::from_mode(mode))
+        .with_context(|| to.display().to_string())
 }
 
 /// Copies an ELF file stripped of debug sections and symbol table, as Debian's dh_strip does
@@ -176,16 +218,29 @@ fn strip_debug(t: &Target, from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         mkdir(parent)?;
     }
-    util::output(Command::new(t.objcopy).args(["--strip-all", "--remove-section=.comment"]).arg(from).arg(to))
-        .with_context(|| format!("cannot strip {}", from.display()))?;
+    util::output(
+        Command::new(t.objcopy)
+            .args(["--strip-all", "--remove-section=.comment"])
+            .arg(from)
+            .arg(to),
+    )
+    .with_context(|| format!("cannot strip {}", from.display()))?;
     Ok(())
 }
 
 /// `gzip -9n`: no name and no timestamp in the header, so the output is reproducible.
 fn gzip(from: &Path, to: &Path) -> Result<()> {
-    let out = Command::new("gzip").args(["-9n", "-c"]).arg(from).output().context("cannot run gzip")?;
+    let out = Command::new("gzip")
+        .args(["-9n", "-c"])
+        .arg(from)
+        .output()
+        .context("cannot run gzip")?;
     if !out.status.success() {
-        bail!("gzip {} failed: {}", from.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "gzip {} failed: {}",
+            from.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     fs::write(to, out.stdout)?;
     fs::set_permissions(to, fs::Permissions::from_mode(0o644))?;
@@ -215,8 +270,14 @@ pub fn elf_files(root: &Path) -> Result<Vec<PathBuf>> {
 /// our binaries link; an unknown soname fails the build instead of being left out.
 pub fn deb_package_of(soname: &str) -> Option<&'static str> {
     Some(match soname {
-        "libc.so.6" | "libm.so.6" | "libpthread.so.0" | "libdl.so.2" | "librt.so.1" | "libutil.so.1"
-        | "ld-linux-x86-64.so.2" | "ld-linux-aarch64.so.1" => "libc6",
+        "libc.so.6"
+        | "libm.so.6"
+        | "libpthread.so.0"
+        | "libdl.so.2"
+        | "librt.so.1"
+        | "libutil.so.1"
+        | "ld-linux-x86-64.so.2"
+        | "ld-linux-aarch64.so.1" => "libc6",
         "libgcc_s.so.1" => "libgcc-s1",
         _ => return None,
     })
@@ -305,7 +366,13 @@ mod tests {
         Needs {
             machine: Machine::Aarch64,
             libraries: libs.iter().map(|s| s.to_string()).collect(),
-            versions: versions.iter().map(|(f, v)| Needed { file: f.to_string(), version: v.to_string() }).collect(),
+            versions: versions
+                .iter()
+                .map(|(f, v)| Needed {
+                    file: f.to_string(),
+                    version: v.to_string(),
+                })
+                .collect(),
             symbols: Vec::new(),
             gnu_hash_only: true,
         }
@@ -313,10 +380,17 @@ mod tests {
 
     #[test]
     fn deb_depends_take_the_highest_version_over_all_binaries() {
-        let a = needs(&["libc.so.6", "libgcc_s.so.1"], &[("libc.so.6", "GLIBC_2.2.5"), ("libgcc_s.so.1", "GCC_3.0")]);
+        let a = needs(
+            &["libc.so.6", "libgcc_s.so.1"],
+            &[("libc.so.6", "GLIBC_2.2.5"), ("libgcc_s.so.1", "GCC_3.0")],
+        );
         let b = needs(
             &["libc.so.6", "libpthread.so.0", "libgcc_s.so.1"],
-            &[("libc.so.6", "GLIBC_2.17"), ("libpthread.so.0", "GLIBC_2.3.4"), ("libgcc_s.so.1", "GCC_4.2.0")],
+            &[
+                ("libc.so.6", "GLIBC_2.17"),
+                ("libpthread.so.0", "GLIBC_2.3.4"),
+                ("libgcc_s.so.1", "GCC_4.2.0"),
+            ],
         );
         assert_eq!(
             deb_depends(&[a, b]).unwrap(),
@@ -326,17 +400,29 @@ mod tests {
 
     #[test]
     fn deb_depends_refuse_unknown_libraries_and_empty_results() {
-        let e = deb_depends(&[needs(&["libc.so.6", "libssl.so.3"], &[("libc.so.6", "GLIBC_2.17")])]).unwrap_err();
+        let e = deb_depends(&[needs(
+            &["libc.so.6", "libssl.so.3"],
+            &[("libc.so.6", "GLIBC_2.17")],
+        )])
+        .unwrap_err();
         assert!(format!("{e}").contains("libssl.so.3"), "{e}");
         assert!(deb_depends(&[needs(&[], &[])]).is_err());
     }
 
     #[test]
     fn rpm_requires_are_in_elfdeps_form() {
-        let n = needs(&["libc.so.6"], &[("libc.so.6", "GLIBC_2.17"), ("libc.so.6", "GLIBC_2.2.5")]);
+        let n = needs(
+            &["libc.so.6"],
+            &[("libc.so.6", "GLIBC_2.17"), ("libc.so.6", "GLIBC_2.2.5")],
+        );
         assert_eq!(
             rpm_requires(&[n]).unwrap(),
-            ["libc.so.6()(64bit)", "libc.so.6(GLIBC_2.17)(64bit)", "libc.so.6(GLIBC_2.2.5)(64bit)", "rtld(GNU_HASH)"]
+            [
+                "libc.so.6()(64bit)",
+                "libc.so.6(GLIBC_2.17)(64bit)",
+                "libc.so.6(GLIBC_2.2.5)(64bit)",
+                "rtld(GNU_HASH)"
+            ]
         );
         assert!(rpm_requires(&[needs(&["libgcc_s.so.1"], &[])]).is_err());
     }

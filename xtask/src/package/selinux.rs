@@ -27,11 +27,20 @@ pub fn build(work: &Path) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir)?;
     for ext in ["te", "fc", "if"] {
-        let from = util::project_root().join("selinux").join(format!("mdatp.{ext}"));
-        fs::copy(&from, dir.join(format!("mdatp.{ext}"))).with_context(|| from.display().to_string())?;
+        let from = util::project_root()
+            .join("selinux")
+            .join(format!("mdatp.{ext}"));
+        fs::copy(&from, dir.join(format!("mdatp.{ext}")))
+            .with_context(|| from.display().to_string())?;
     }
-    util::output(Command::new("make").arg("-f").arg(MAKEFILE).arg("mdatp.pp").current_dir(&dir))
-        .context("building the SELinux module")?;
+    util::output(
+        Command::new("make")
+            .arg("-f")
+            .arg(MAKEFILE)
+            .arg("mdatp.pp")
+            .current_dir(&dir),
+    )
+    .context("building the SELinux module")?;
     Ok(dir.join("mdatp.pp"))
 }
 
@@ -40,7 +49,10 @@ pub fn build(work: &Path) -> Result<PathBuf> {
 pub fn link_test(pp: &Path, work: &Path) -> Result<()> {
     let store = Path::new("/var/lib/selinux/default");
     if !store.is_dir() {
-        bail!("no policy store at {}: install selinux-policy-default", store.display());
+        bail!(
+            "no policy store at {}: install selinux-policy-default",
+            store.display()
+        );
     }
     let root = work.join("selinux-root");
     if root.exists() {
@@ -48,12 +60,36 @@ pub fn link_test(pp: &Path, work: &Path) -> Result<()> {
     }
     fs::create_dir_all(root.join("var/lib/selinux"))?;
     fs::create_dir_all(root.join("etc/selinux"))?;
-    util::output(Command::new("cp").arg("-a").arg(store).arg(root.join("var/lib/selinux/")))?;
-    util::output(Command::new("cp").arg("-a").args(["/etc/selinux/default", "/etc/selinux/config"]).arg(root.join("etc/selinux/")))?;
-    util::output(Command::new("semodule").arg("-p").arg(&root).args(["-s", "default", "-n", "-i"]).arg(pp))
-        .context("semodule -n -i (linking the module into a copy of selinux-policy-default)")?;
-    let list = util::output(Command::new("semodule").arg("-p").arg(&root).args(["-s", "default", "-l"]))?;
-    if !list.lines().any(|l| l.split_whitespace().next() == Some("mdatp")) {
+    util::output(
+        Command::new("cp")
+            .arg("-a")
+            .arg(store)
+            .arg(root.join("var/lib/selinux/")),
+    )?;
+    util::output(
+        Command::new("cp")
+            .arg("-a")
+            .args(["/etc/selinux/default", "/etc/selinux/config"])
+            .arg(root.join("etc/selinux/")),
+    )?;
+    util::output(
+        Command::new("semodule")
+            .arg("-p")
+            .arg(&root)
+            .args(["-s", "default", "-n", "-i"])
+            .arg(pp),
+    )
+    .context("semodule -n -i (linking the module into a copy of selinux-policy-default)")?;
+    let list = util::output(
+        Command::new("semodule")
+            .arg("-p")
+            .arg(&root)
+            .args(["-s", "default", "-l"]),
+    )?;
+    if !list
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("mdatp"))
+    {
         bail!("mdatp is not listed by semodule -l after installing it");
     }
     fs::remove_dir_all(&root)?;
