@@ -16,7 +16,14 @@ use anyhow::{bail, Context, Result};
 use super::{install_file, mkdir, Format, Inputs};
 use crate::{cross::Target, glibc, util};
 
-pub const MAINTAINER: &str = "mdatp developers <mdatp-dev@lists.mdatp.org>";
+/// `$MDATP_MAINTAINER`, or a placeholder in the reserved `.invalid` domain: the project has
+/// no published contact address yet, and a package must not invent one.
+pub fn maintainer() -> String {
+    std::env::var("MDATP_MAINTAINER")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "mdatp packagers <packaging@mdatp.invalid>".to_owned())
+}
 const DESCRIPTION: &str = "\
 Open endpoint-protection agent compatible with Microsoft Defender for Endpoint
  wdavdaemon and the mdatp command line: an open, drop-in compatible
@@ -86,16 +93,16 @@ pub fn build(t: &Target, inputs: &Inputs, work: &Path, out_dir: &Path) -> Result
         "Package: mdatp\n\
          Version: {version}\n\
          Architecture: {arch}\n\
-         Maintainer: {MAINTAINER}\n\
+         Maintainer: {maintainer}\n\
          Installed-Size: {size}\n\
          Pre-Depends: adduser\n\
          Depends: {depends}\n\
          Section: admin\n\
          Priority: optional\n\
-         Homepage: https://github.com/mdatp-open/mdatp\n\
          Description: {DESCRIPTION}\n",
         version = inputs.version,
         arch = t.deb,
+        maintainer = maintainer(),
         size = installed_size_kib(&root)?,
         depends = depends.join(", "),
     );
@@ -257,7 +264,6 @@ fn copyright() -> Result<String> {
     Ok(format!(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
          Upstream-Name: mdatp\n\
-         Source: https://github.com/mdatp-open/mdatp\n\
          \n\
          Files: *\n\
          Copyright: mdatp developers\n\
@@ -279,7 +285,8 @@ fn changelog_text(version: &str, epoch: &str) -> Result<String> {
             .arg(format!("@{epoch}")),
     )?;
     Ok(format!(
-        "mdatp ({version}) stable; urgency=medium\n\n  * Release {version}.\n\n -- {MAINTAINER}  {}\n",
+        "mdatp ({version}) stable; urgency=medium\n\n  * Release {version}.\n\n -- {}  {}\n",
+        maintainer(),
         date.trim()
     ))
 }

@@ -72,6 +72,7 @@ pub fn build(
         ("mdatp_requires", requires.join(", ")),
         ("mdatp_date", changelog_date(&inputs.epoch)?),
         ("with_selinux", "1".to_owned()),
+        ("mdatp_packager", super::deb::maintainer()),
     ] {
         cmd.args(define(k, &v));
     }
