@@ -10,6 +10,7 @@
 //! - maintainer scripts and scriptlets as extracted: `sh -n` and shellcheck (POSIX sh).
 //! - the systemd unit: `systemd-analyze verify` against the package's own file tree.
 //! - the SELinux module shipped in the RPM: linked into a copy of a real policy store.
+//! - install, upgrade, remove, reinstall and purge of the amd64 `.deb` in a Debian 12 chroot.
 
 use std::{
     collections::BTreeMap,
@@ -87,6 +88,11 @@ pub fn run() -> Result<()> {
         "rpm-{}/root/opt/microsoft/mdatp/conf/selinux/mdatp.pp",
         TARGETS[0].rpm
     ));
+    // Install, upgrade, remove, reinstall, purge of the amd64 .deb in a Debian 12 chroot.
+    let deb = dist.join(format!("mdatp_{version}_{}.deb", TARGETS[0].deb));
+    if deb.is_file() {
+        f.result("lifecycle (Debian 12 chroot)", super::lifecycle::run(&deb));
+    }
     if pp.is_file() {
         f.result(
             "SELinux module: link into a copy of selinux-policy-default",

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod deb;
+pub mod lifecycle;
 pub mod rpm;
 pub mod selinux;
 
