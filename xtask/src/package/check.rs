@@ -83,16 +83,17 @@ pub fn run() -> Result<()> {
             );
         }
     }
-    // The module as shipped (identical in both RPMs: it is architecture-independent).
-    let pp = work.join(format!(
-        "rpm-{}/root/opt/microsoft/mdatp/conf/selinux/mdatp.pp",
-        TARGETS[0].rpm
-    ));
     // Install, upgrade, remove, reinstall, purge of the amd64 .deb in a Debian 12 chroot.
     let deb = dist.join(format!("mdatp_{version}_{}.deb", TARGETS[0].deb));
     if deb.is_file() {
         f.result("lifecycle (Debian 12 chroot)", super::lifecycle::run(&deb));
     }
+    // The module as shipped (identical in both RPMs: it is architecture-independent).
+    let pp = work.join(format!(
+        "rpm-{}/root/opt/microsoft/mdatp/conf/selinux/mdatp.pp",
+        TARGETS[0].rpm
+    ));
+    // (Its absence from the RPM is already a failure of check_rpm.)
     if pp.is_file() {
         f.result(
             "SELinux module: link into a copy of selinux-policy-default",
