@@ -351,6 +351,18 @@ mod tests {
         assert!(needs.above(max).is_empty());
     }
 
+    /// The xtask is linked against the build machine's glibc (2.36 on Debian 12), far above
+    /// the floor: the check must fail and name a symbol with its version and library.
+    #[test]
+    fn floor_check_names_the_offending_symbols() {
+        let exe = std::env::current_exe().unwrap();
+        let max = read(&exe).unwrap().max_glibc().unwrap();
+        assert!(max > FLOOR, "this test needs a build machine with glibc > {FLOOR} (has {max})");
+        let err = format!("{:#}", check_floor(&[exe.as_path()]).unwrap_err());
+        assert!(err.contains(&format!("needs glibc {max} > the floor 2.17")), "{err}");
+        assert!(err.contains(&format!("@GLIBC_{max} (libc.so.6)")), "{err}");
+    }
+
     #[test]
     fn rejects_what_it_cannot_read() {
         assert!(parse(b"not an elf").is_err());
