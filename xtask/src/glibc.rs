@@ -357,9 +357,15 @@ mod tests {
     fn floor_check_names_the_offending_symbols() {
         let exe = std::env::current_exe().unwrap();
         let max = read(&exe).unwrap().max_glibc().unwrap();
-        assert!(max > FLOOR, "this test needs a build machine with glibc > {FLOOR} (has {max})");
+        assert!(
+            max > FLOOR,
+            "this test needs a build machine with glibc > {FLOOR} (has {max})"
+        );
         let err = format!("{:#}", check_floor(&[exe.as_path()]).unwrap_err());
-        assert!(err.contains(&format!("needs glibc {max} > the floor 2.17")), "{err}");
+        assert!(
+            err.contains(&format!("needs glibc {max} > the floor 2.17")),
+            "{err}"
+        );
         assert!(err.contains(&format!("@GLIBC_{max} (libc.so.6)")), "{err}");
     }
 

@@ -23,7 +23,8 @@ Tasks:
                              man page and the .deb/.rpm packages into target/dist/
       --no-build             package the binaries the last build left in target/<triple>/release
   test                       run every test: cargo test --workspace, bench scan --quick, fuzz build,
-                             package checks (lintian, rpmlint, metadata, glibc floor)
+                             package checks (lintian, rpmlint, metadata, glibc floor, SELinux module,
+                             .deb lifecycle in a Debian 12 chroot, reproducibility)
   check-packages             only the package checks of `test`, on what `dist` last built
   bench scan [flags]         compare our scanner with clamscan and yara on a generated corpus
       --quick                small corpus and signature set (~2,000 files, ~50 MB); a correctness check
@@ -46,7 +47,7 @@ fn try_main() -> Result<()> {
         ["deps"] => deps::run(),
         ["dist"] => dist::run(),
         ["test"] => test::run(),
-        ["check-packages"] => package::check::run(),
+        ["check-packages"] => package::check::run().and(package::check::reproducible()),
         ["dist", "--no-build"] => dist::assemble(),
         ["bench", "scan", rest @ ..] => bench::scan::run(&parse_bench_scan(rest)?),
         ["bench", ..] => bail!("unknown benchmark; available: `bench scan`\n\n{USAGE}"),

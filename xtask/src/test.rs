@@ -92,6 +92,14 @@ pub fn run() -> Result<()> {
             Ok(()) => step(package::check::run()),
         },
     ));
+    results.push((
+        "reproducible packages",
+        if dist_ok {
+            step(package::check::reproducible())
+        } else {
+            Outcome::NotRun("dist failed".into())
+        },
+    ));
 
     eprintln!(
         "\n== cargo xtask test: summary{} ==",

@@ -111,6 +111,46 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// Packages the same binaries a second time (`dist --no-build`, same `SOURCE_DATE_EPOCH`) and
+/// requires byte-identical `.deb` and `.rpm` files. (Two full builds from scratch are not
+/// compared here: that doubles a cold build's time.)
+pub fn reproducible() -> Result<()> {
+    let dist = util::target_dir().join("dist");
+    let digests = || -> Result<BTreeMap<String, String>> {
+        let mut files: Vec<PathBuf> = fs::read_dir(&dist)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "deb" || e == "rpm"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("no packages in {}", dist.display());
+        }
+        let out = util::output(Command::new("sha256sum").args(&files))?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                l.split_once("  ")
+                    .map(|(h, f)| (f.to_owned(), h.to_owned()))
+            })
+            .collect())
+    };
+    let first = digests()?;
+    crate::dist::assemble()?;
+    let second = digests()?;
+    let differ: Vec<&String> = first
+        .keys()
+        .filter(|f| first.get(*f) != second.get(*f))
+        .collect();
+    if !differ.is_empty() || first.len() != second.len() {
+        bail!("packaging the same binaries twice gave different files: {differ:?}");
+    }
+    eprintln!(
+        "package: {} packages byte-identical when made twice",
+        first.len()
+    );
+    Ok(())
+}
+
 /// Glibc floor of every ELF file below `root`, and the highest version they need.
 fn floor_of_tree(root: &Path) -> Result<glibc::Version> {
     let elfs = elf_files(root)?;
