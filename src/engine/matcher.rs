@@ -80,7 +80,7 @@ pub(crate) fn choose_anchor(sig: &BodySig) -> (AnchorPos, Vec<u8>) {
                 let w = &bytes[off..off + wl];
                 // Prefer longer windows first, then rarer bytes.
                 let s = (wl as u32) * 1000 + score(w);
-                if best.as_ref().is_none_or(|(bs, _, _)| s > *bs) {
+                if best.as_ref().map_or(true, |(bs, _, _)| s > *bs) {
                     best = Some((s, AnchorPos { seg: si, tok: run_start + off, len: wl }, w.to_vec()));
                 }
             }
