@@ -195,8 +195,13 @@ fn read_bounded(file: &File, size: u64, max: u64, buf: &mut Vec<u8>, opts: &File
 }
 
 fn not_regular(meta: &Metadata) -> Option<String> {
-    let t = meta.file_type();
-    let what = if t.is_file() {
+    file_kind(&meta.file_type()).map(str::to_string)
+}
+
+/// What a file is when it is not a regular file (`None` for a regular file): the words used in
+/// `Skipped` reasons and in the walker's reports.
+pub fn file_kind(t: &std::fs::FileType) -> Option<&'static str> {
+    Some(if t.is_file() {
         return None;
     } else if t.is_symlink() {
         "symbolic link"
@@ -212,8 +217,7 @@ fn not_regular(meta: &Metadata) -> Option<String> {
         "block device"
     } else {
         "not a regular file"
-    };
-    Some(what.to_string())
+    })
 }
 
 fn io_outcome(e: &io::Error, op: &str) -> FileOutcome {

@@ -37,7 +37,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
@@ -650,17 +650,7 @@ impl Drop for ActiveJob<'_, '_> {
 }
 
 fn special_kind(ft: &fs::FileType) -> &'static str {
-    if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else {
-        "unknown type"
-    }
+    crate::scan::file::file_kind(ft).unwrap_or("regular file")
 }
 
 /// Walks `roots` and scans every regular file below them.
