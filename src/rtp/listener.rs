@@ -175,12 +175,14 @@ impl Shared {
         true
     }
 
+    /// Writes the answer. The counters move just before (a few atomic adds), so that whoever
+    /// sees the open return also sees them.
     fn respond(&self, inf: &InFlight, allow: bool) {
+        inc(if allow { &self.counters.allowed } else { &self.counters.denied });
+        self.counters.latency.record(inf.received.elapsed());
         if self.group.respond(&inf.file, allow).is_err() {
             inc(&self.counters.errors);
         }
-        inc(if allow { &self.counters.allowed } else { &self.counters.denied });
-        self.counters.latency.record(inf.received.elapsed());
     }
 
     fn report(&self, r: Report) {
@@ -280,8 +282,8 @@ impl Shared {
         let inf = InFlight { file, pid: ev.pid, received: Instant::now() };
         if ev.pid == self.own_pid {
             // Our own accesses (quarantine, logging, definitions) never wait on ourselves.
-            self.respond(&inf, true);
             inc(&self.counters.self_allowed);
+            self.respond(&inf, true);
             return None;
         }
         let mut p = lock(&self.pending);
@@ -316,8 +318,8 @@ impl Shared {
             }
             // Answer first, then anything else.
             for inf in &expired {
-                self.respond(inf, true);
                 inc(&self.counters.deadline_allows);
+                self.respond(inf, true);
             }
             for inf in expired {
                 let path = fd_path(&inf.file);
@@ -394,8 +396,8 @@ impl Shared {
             }
             Some(det) => {
                 let block = self.mode.load(Ordering::Relaxed) == mode_code(RtpMode::Block);
-                let in_time = self.answer(id, inf, !block);
                 inc(&self.counters.detections);
+                let in_time = self.answer(id, inf, !block);
                 self.report(Report::Detection { path, det, blocked: block && in_time });
             }
         }

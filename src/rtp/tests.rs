@@ -165,8 +165,10 @@ fn block_denies_eicar_reports_it_and_caches_clean_files() {
     // The detected file is not cached: denied again.
     assert!(denied(cat(&eicar)));
 
+    // Counters move just after the answer is written: give the worker a moment.
+    assert!(wait_until(Duration::from_secs(5), || rtp.stats().denied >= 2));
     let st = rtp.stats();
-    assert!(st.denied >= 2 && st.detections >= 2 && st.ignore_marks >= 1, "{st:?}");
+    assert!(st.detections >= 2 && st.ignore_marks >= 1, "{st:?}");
     assert_eq!(st.deadline_allows, 0);
     assert!(st.latency.count >= 3 && st.latency.p50_us > 0);
     assert!(st.processes.iter().any(|p| p.name == "cat" && p.total_files_scanned >= 2), "{:?}", st.processes);
