@@ -127,6 +127,12 @@ pub(crate) struct Shared {
     marks: Mutex<Marks>,
     policy: Mutex<MountPolicy>,
     reports: SyncSender<Report>,
+    /// When the listener started; the beats below are microseconds since then.
+    epoch_start: Instant,
+    reader_beat: AtomicU64,
+    watchdog_beat: AtomicU64,
+    #[cfg(test)]
+    pub(crate) pause_reader: AtomicBool,
 }
 
 fn mode_code(m: RtpMode) -> u8 {
@@ -164,6 +170,24 @@ impl Shared {
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch_start.elapsed().as_micros() as u64
+    }
+
+    fn beat(&self, b: &AtomicU64) {
+        b.store(self.now_us(), Ordering::Relaxed);
+    }
+
+    fn beat_age(&self, b: &AtomicU64) -> Duration {
+        Duration::from_micros(self.now_us().saturating_sub(b.load(Ordering::Relaxed)))
+    }
+
+    /// The reader and the watchdog have both been seen working recently.
+    pub(crate) fn alive(&self) -> bool {
+        let limit = Duration::from_secs(2);
+        self.beat_age(&self.reader_beat) < limit && self.beat_age(&self.watchdog_beat) < limit
     }
 
     /// Answers an event unless someone already has; true when this call answered it.
@@ -218,6 +242,11 @@ impl Shared {
         let mut buf = vec![0u8; READ_BATCH * EVENT_METADATA_LEN];
         let mut events: Vec<Event> = Vec::with_capacity(READ_BATCH);
         while !self.stopping() {
+            #[cfg(test)]
+            while self.pause_reader.load(Ordering::SeqCst) && !self.stopping() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.beat(&self.reader_beat);
             let room = MAX_PENDING.saturating_sub(lock(&self.pending).map.len());
             if room == 0 {
                 // Every slot holds an event being decided; the watchdog frees them by the
@@ -298,10 +327,32 @@ impl Shared {
     // ---- watchdog ----
 
     fn watchdog(&self) {
+        let mut buf = vec![0u8; READ_BATCH * EVENT_METADATA_LEN];
+        let mut events: Vec<Event> = Vec::new();
         while !self.stopping() {
+            self.beat(&self.watchdog_beat);
             let deadline = self.deadline();
             let tick = (deadline / 10).clamp(Duration::from_millis(1), Duration::from_millis(20));
             std::thread::sleep(tick);
+            // The reader wakes at least every IDLE; if it has not for longer than the deadline
+            // it is stuck (it must never block, but if it did, events still in the kernel queue
+            // would wait forever): read and allow them here.
+            if self.beat_age(&self.reader_beat) > deadline.max(IDLE * 3) {
+                while let Ok(n) = self.group.read_events(&mut buf, &mut events) {
+                    if n == 0 {
+                        break;
+                    }
+                    for ev in events.drain(..) {
+                        if let (true, Some(file)) = (ev.is_perm(), ev.file.as_ref()) {
+                            inc(&self.counters.deadline_allows);
+                            inc(&self.counters.allowed);
+                            if self.group.respond(file, true).is_err() {
+                                inc(&self.counters.errors);
+                            }
+                        }
+                    }
+                }
+            }
             let now = Instant::now();
             let mut expired = Vec::new();
             {
@@ -535,6 +586,11 @@ impl Running {
             marks: Mutex::new(Marks::default()),
             policy: Mutex::new(policy_of(cfg)),
             reports: tx,
+            epoch_start: Instant::now(),
+            reader_beat: AtomicU64::new(0),
+            watchdog_beat: AtomicU64::new(0),
+            #[cfg(test)]
+            pause_reader: AtomicBool::new(false),
         });
         shared.counters.per_process_enabled.store(cfg.statistics, Ordering::Relaxed);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.to_string()).spawn(f);
@@ -587,6 +643,10 @@ impl Running {
 
     pub(crate) fn evictable(&self) -> bool {
         self.shared.evictable
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        self.shared.alive()
     }
 
     pub(crate) fn pending(&self) -> usize {

@@ -39,6 +39,10 @@
 //!   `max_queued_events` (16384 by default) the kernel allows the events it cannot queue
 //!   (fail-open) and reports an overflow (counted in `queue_overflows`). Memory and
 //!   descriptors therefore stay bounded under any load.
+//! - Should the reader ever stop reading (it must not block, but if it did, events still in the
+//!   kernel queue would wait forever), the watchdog notices its missing heartbeat after the
+//!   deadline and reads and allows the queued events itself. [`Rtp::is_alive`] tells the
+//!   daemon's systemd watchdog whether both threads are making progress.
 //! - If the daemon dies, the kernel allows every pending event when the group closes.
 //!
 //! # Invalidation
@@ -244,6 +248,21 @@ impl Rtp {
     /// True while a fanotify group is open (mode `Block` or `Audit`).
     pub fn is_running(&self) -> bool {
         self.lock().running.is_some()
+    }
+
+    /// For the daemon's systemd watchdog (`WATCHDOG=1` only while this holds): true when
+    /// real-time protection is off, or its reader and deadline watchdog threads have both
+    /// made progress within the last 2 s.
+    pub fn is_alive(&self) -> bool {
+        self.lock().running.as_ref().map_or(true, |r| r.alive())
+    }
+
+    /// Test hook: makes the reader thread stop reading (as if it were stuck).
+    #[cfg(test)]
+    pub(crate) fn pause_reader(&self, on: bool) {
+        if let Some(r) = &self.lock().running {
+            r.shared().pause_reader.store(on, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     /// The configuration in force.

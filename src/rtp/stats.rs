@@ -67,7 +67,7 @@ impl Histogram {
             p90_us: pct(0.90),
             p99_us: pct(0.99),
             max_us: max,
-            mean_us: if total == 0 { 0 } else { self.sum_us.load(Ordering::Relaxed) / total },
+            mean_us: self.sum_us.load(Ordering::Relaxed).checked_div(total).unwrap_or(0),
         }
     }
 

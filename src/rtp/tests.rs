@@ -335,6 +335,32 @@ fn slow_scan_never_holds_an_open_past_the_deadline() {
 }
 
 #[test]
+fn a_stuck_reader_is_covered_by_the_watchdog() {
+    if !have_root("a_stuck_reader_is_covered_by_the_watchdog") {
+        return;
+    }
+    let m = TmpMount::new();
+    let f = m.file("f.txt", b"data");
+    let host = Arc::new(TestHost::new());
+    let deadline = Duration::from_millis(250);
+    let rtp = Rtp::start(RtpConfig { deadline, ..cfg(RtpMode::Block, &m) }, host.clone()).unwrap();
+    assert!(rtp.is_alive());
+    rtp.pause_reader(true);
+    let t = Instant::now();
+    assert_eq!(cat(&f).unwrap(), b"data");
+    let took = t.elapsed();
+    // Noticed after max(deadline, 300 ms) without a reader heartbeat, plus a watchdog tick.
+    assert!(took < Duration::from_millis(1300), "open took {took:?}");
+    assert!(rtp.stats().deadline_allows >= 1);
+    assert_eq!(host.scans(), 0);
+    assert!(wait_until(Duration::from_secs(5), || !rtp.is_alive()));
+    rtp.pause_reader(false);
+    assert!(wait_until(Duration::from_secs(5), || rtp.is_alive()));
+    let e = m.file("eicar.com", EICAR);
+    assert!(denied(cat(&e)));
+}
+
+#[test]
 fn excluded_paths_and_processes_are_not_scanned() {
     if !have_root("excluded_paths_and_processes_are_not_scanned") {
         return;
