@@ -160,6 +160,7 @@ pub struct Rtp {
     host: Arc<dyn RtpHost>,
     counters: Arc<Counters>,
     state: Mutex<State>,
+    reconfiguring: Mutex<()>,
 }
 
 struct State {
@@ -193,7 +194,12 @@ impl Rtp {
 
     /// Starts in `cfg.mode` (nothing runs in `Off`). Fails when the group cannot be created.
     pub fn start(cfg: RtpConfig, host: Arc<dyn RtpHost>) -> io::Result<Rtp> {
-        let rtp = Rtp { host, counters: Arc::new(Counters::default()), state: Mutex::new(State { cfg: RtpConfig::default(), running: None }) };
+        let rtp = Rtp {
+            host,
+            counters: Arc::new(Counters::default()),
+            state: Mutex::new(State { cfg: RtpConfig::default(), running: None }),
+            reconfiguring: Mutex::new(()),
+        };
         rtp.reconfigure(cfg)?;
         Ok(rtp)
     }
@@ -204,37 +210,47 @@ impl Rtp {
 
     /// Applies a new configuration live: `Off` removes every mark and closes the group;
     /// `Block`/`Audit` (re)open it; the other fields apply at once (the marks follow a changed
-    /// mount policy). On an error the previous state stays as it was when the error is in
-    /// starting (real-time protection then stays off) and is returned.
+    /// mount policy). When the group cannot be started the error is returned and real-time
+    /// protection stays off (`config().mode` is then `Off`).
     pub fn reconfigure(&self, cfg: RtpConfig) -> io::Result<()> {
-        let mut st = self.lock();
+        // One reconfiguration at a time; the state lock itself is never held while threads are
+        // started or joined (a host callback may ask for `stats` meanwhile).
+        let _one = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
         self.counters.per_process_enabled.store(cfg.statistics, std::sync::atomic::Ordering::Relaxed);
         if !cfg.statistics {
             self.counters.clear_processes();
         }
-        let result = if cfg.mode == RtpMode::Off {
-            if let Some(r) = st.running.take() {
+        if cfg.mode == RtpMode::Off {
+            let old = {
+                let mut st = self.lock();
+                st.cfg = cfg;
+                st.running.take()
+            };
+            if let Some(r) = old {
                 r.stop();
             }
-            Ok(())
-        } else if let Some(r) = &st.running {
-            r.apply(&cfg);
-            Ok(())
-        } else {
-            match listener::Running::start(&cfg, self.host.clone(), self.counters.clone()) {
-                Ok(r) => {
-                    st.running = Some(r);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        };
-        if result.is_ok() {
-            st.cfg = cfg;
-        } else {
-            st.cfg = RtpConfig { mode: RtpMode::Off, ..cfg };
+            return Ok(());
         }
-        result
+        {
+            let mut st = self.lock();
+            if let Some(r) = &st.running {
+                r.apply(&cfg);
+                st.cfg = cfg;
+                return Ok(());
+            }
+        }
+        match listener::Running::start(&cfg, self.host.clone(), self.counters.clone()) {
+            Ok(r) => {
+                let mut st = self.lock();
+                st.running = Some(r);
+                st.cfg = cfg;
+                Ok(())
+            }
+            Err(e) => {
+                self.lock().cfg = RtpConfig { mode: RtpMode::Off, ..cfg };
+                Err(e)
+            }
+        }
     }
 
     /// Flushes both verdict caches (kernel ignore marks and user-space entries): call after a
@@ -298,7 +314,8 @@ impl Rtp {
 
 impl Drop for Rtp {
     fn drop(&mut self) {
-        if let Some(r) = self.lock().running.take() {
+        let running = self.lock().running.take();
+        if let Some(r) = running {
             r.stop();
         }
     }
