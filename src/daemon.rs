@@ -438,6 +438,7 @@ impl Daemon {
                 ScanKind::Custom => FsFilter::Custom,
                 _ => FsFilter::FullScan,
             },
+            mount_table: None,
             skip_paths: vec![self.paths.quarantine_dir(), self.paths.state_dir().join("definitions.current"), self.paths.definitions_backup()],
         };
         let progress = Arc::new(walk::Progress::default());

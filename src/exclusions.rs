@@ -381,6 +381,10 @@ impl ExclusionMatcher {
 
     /// True when a process is excluded in `scope`: `exe` is its executable's full (real) path,
     /// `name` its `comm`-like name. A name exclusion matches `name` or the base name of `exe`.
+    ///
+    /// Callers should derive `name` from the executable (or pass `""`), not from
+    /// `/proc/<pid>/comm` alone: a process can rename its `comm` with `prctl(PR_SET_NAME)` and
+    /// would then be excluded by an admin's name exclusion.
     pub fn is_process_excluded(&self, exe: &Path, name: &str, scope: Scope) -> bool {
         let c = self.compiled(scope);
         let base = exe.file_name();

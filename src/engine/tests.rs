@@ -343,10 +343,10 @@ fn unknown_kind_for_text() {
 
 #[test]
 fn pathological_signature_is_bounded() {
-    // Many bounded gaps over content made of the signature's bytes: must finish quickly.
+    // Many bounded gaps over content made of the signature's bytes: the verifier must not
+    // backtrack exponentially (a regression shows as a hang here; speed itself is measured by
+    // `cargo xtask bench scan`, not asserted).
     let defs = ndb("Slow:0:*:4141{0-200}41{0-200}41{0-200}41{0-200}42");
     let data = vec![b'A'; 1 << 20];
-    let t = std::time::Instant::now();
     assert_eq!(defs.scan_bytes(&data), None);
-    assert!(t.elapsed() < std::time::Duration::from_secs(20), "{:?}", t.elapsed());
 }
