@@ -66,7 +66,6 @@ mod conflicts;
 mod listener;
 mod mounts;
 mod stats;
-mod walk_api;
 
 #[cfg(test)]
 mod tests;

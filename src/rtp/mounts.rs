@@ -26,9 +26,8 @@ use std::io::{Read, Seek};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-// TEMPORARY: `crate::scan::walk` once the walker branch lands.
-pub(crate) use super::walk_api::MountTable;
-use super::walk_api::{fs_class, FsClass};
+pub(crate) use crate::scan::walk::MountTable;
+use crate::scan::walk::{fs_class, FsClass};
 use crate::sys::fanotify::{is_noexec_mount, Group};
 
 /// Which filesystems to mark.
