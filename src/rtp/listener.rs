@@ -100,6 +100,24 @@ struct VerdictCache {
     map: HashMap<(u64, u64), (FileKey, u64, u64)>,
 }
 
+/// A scan in progress, that workers holding other events for the same inode wait on.
+#[derive(Default)]
+struct ScanSlot {
+    /// The content scanned and the verdict (`Err`: the scan panicked).
+    result: Mutex<Option<(FileKey, Result<Option<Detection>, ()>)>>,
+    done: Condvar,
+}
+
+/// What `shared_scan` found.
+enum SharedScan {
+    /// Nobody else is scanning this inode: scan it here.
+    Mine,
+    /// The verdict on this content.
+    Verdict(Option<Detection>),
+    /// No verdict by the deadline: the watchdog answers this event.
+    GaveUp,
+}
+
 enum Report {
     Detection { path: PathBuf, det: Detection, blocked: bool },
     DeadlineAllow { path: PathBuf, pid: i32, waited: Duration },
@@ -119,6 +137,8 @@ pub(crate) struct Shared {
     work: Mutex<VecDeque<u64>>,
     work_cv: Condvar,
     cache: Mutex<VerdictCache>,
+    /// Inodes being scanned right now: concurrent events for the same inode share one scan.
+    scanning: Mutex<HashMap<(u64, u64), Arc<ScanSlot>>>,
     /// Bumped by every invalidation; ignore marks and cache entries are only added under the
     /// read lock and for the epoch the scan started in.
     epoch: RwLock<u64>,
@@ -263,6 +283,10 @@ impl Shared {
                     continue;
                 }
             }
+            #[cfg(test)]
+            if self.pause_reader.load(Ordering::SeqCst) {
+                continue;
+            }
             let want = room.min(READ_BATCH) * EVENT_METADATA_LEN;
             if self.group.read_events(&mut buf[..want], &mut events).is_err() {
                 inc(&self.counters.errors);
@@ -338,9 +362,11 @@ impl Shared {
             // it is stuck (it must never block, but if it did, events still in the kernel queue
             // would wait forever): read and allow them here.
             if self.beat_age(&self.reader_beat) > deadline.max(IDLE * 3) {
-                while let Ok(n) = self.group.read_events(&mut buf, &mut events) {
-                    if n == 0 {
-                        break;
+                // A bounded number of batches per tick, so the watchdog's own duty goes on.
+                for _ in 0..16 {
+                    match self.group.read_events(&mut buf, &mut events) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
                     }
                     for ev in events.drain(..) {
                         if let (true, Some(file)) = (ev.is_perm(), ev.file.as_ref()) {
@@ -433,11 +459,22 @@ impl Shared {
             self.answer(id, inf, true);
             return;
         }
-        let started = Instant::now();
-        let found = self.host.scan(&inf.file, &path);
-        let took = started.elapsed();
-        inc(&self.counters.scanned);
-        self.counters.record_scan(&comm, &exe.to_string_lossy(), took);
+        let found = match self.shared_scan(inf, key) {
+            SharedScan::Verdict(found) => found,
+            SharedScan::GaveUp => return,
+            SharedScan::Mine => {
+                let started = Instant::now();
+                let found = std::panic::catch_unwind(AssertUnwindSafe(|| self.host.scan(&inf.file, &path)));
+                let took = started.elapsed();
+                inc(&self.counters.scanned);
+                self.counters.record_scan(&comm, &exe.to_string_lossy(), took);
+                self.finish_shared_scan(key, found.as_ref().map(|f| f.clone()).map_err(|_| ()));
+                match found {
+                    Ok(f) => f,
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            }
+        };
         match found {
             None => {
                 // Cache before answering, so the opener's next event (exec then open) is not
@@ -451,6 +488,48 @@ impl Shared {
                 let in_time = self.answer(id, inf, !block);
                 self.report(Report::Detection { path, det, blocked: block && in_time });
             }
+        }
+    }
+
+    /// If another worker is scanning the same inode, waits for its verdict (until this
+    /// event's deadline) and takes it when it was for the same content. `Mine`: scan it here;
+    /// this worker is then registered as the one scanning and must call `finish_shared_scan`.
+    fn shared_scan(&self, inf: &InFlight, key: FileKey) -> SharedScan {
+        let slot = {
+            let mut m = lock(&self.scanning);
+            match m.get(&(key.dev, key.ino)) {
+                Some(s) => s.clone(),
+                None => {
+                    m.insert((key.dev, key.ino), Arc::new(ScanSlot::default()));
+                    return SharedScan::Mine;
+                }
+            }
+        };
+        let until = inf.received + self.deadline();
+        let mut r = lock(&slot.result);
+        while r.is_none() {
+            let now = Instant::now();
+            if now >= until {
+                return SharedScan::GaveUp;
+            }
+            r = slot.done.wait_timeout(r, until - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        match r.as_ref() {
+            Some((k, Ok(found))) if *k == key => SharedScan::Verdict(found.clone()),
+            // The file changed meanwhile, or that scan failed: scan this content here.
+            _ => {
+                drop(r);
+                let found = self.host.scan(&inf.file, &fd_path(&inf.file));
+                inc(&self.counters.scanned);
+                SharedScan::Verdict(found)
+            }
+        }
+    }
+
+    fn finish_shared_scan(&self, key: FileKey, found: Result<Option<Detection>, ()>) {
+        if let Some(slot) = lock(&self.scanning).remove(&(key.dev, key.ino)) {
+            *lock(&slot.result) = Some((key, found));
+            slot.done.notify_all();
         }
     }
 
@@ -582,6 +661,7 @@ impl Running {
             work: Mutex::new(VecDeque::new()),
             work_cv: Condvar::new(),
             cache: Mutex::new(VerdictCache::default()),
+            scanning: Mutex::new(HashMap::new()),
             epoch: RwLock::new(0),
             marks: Mutex::new(Marks::default()),
             policy: Mutex::new(policy_of(cfg)),
