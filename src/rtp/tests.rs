@@ -408,6 +408,41 @@ fn mounts_below_the_root_are_followed() {
 }
 
 #[test]
+fn noexec_and_unmonitored_filesystems_are_left_alone_when_configured() {
+    if !have_root("noexec_and_unmonitored_filesystems_are_left_alone_when_configured") {
+        return;
+    }
+    let m = TmpMount::new();
+    let sub = m.path.join("noexec");
+    std::fs::create_dir(&sub).unwrap();
+    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "noexec,size=8m", "rtp-test"]).arg(&sub).status().unwrap();
+    assert!(st.success());
+    let e = sub.join("eicar.com");
+    std::fs::write(&e, EICAR).unwrap();
+    let sub_s = sub.display().to_string();
+    let host = Arc::new(TestHost::new());
+    let muted = RtpConfig { non_exec_mount_mute: true, ..cfg(RtpMode::Block, &m) };
+    let rtp = Rtp::start(muted.clone(), host.clone()).unwrap();
+    let marked_muted = rtp.stats().filesystems;
+    let open_muted = cat(&e);
+    rtp.reconfigure(cfg(RtpMode::Block, &m)).unwrap();
+    let marked_unmuted = rtp.stats().filesystems;
+    let open_unmuted = cat(&e);
+    rtp.reconfigure(RtpConfig { unmonitored_filesystems: vec!["tmpfs".into()], ..cfg(RtpMode::Block, &m) }).unwrap();
+    let marked_unmonitored = rtp.stats().filesystems;
+    let open_unmonitored = cat(&e);
+    drop(rtp);
+    umount(&sub);
+    assert!(!marked_muted.contains(&sub_s), "{marked_muted:?}");
+    assert_eq!(open_muted.unwrap(), EICAR);
+    assert!(marked_unmuted.contains(&sub_s), "{marked_unmuted:?}");
+    assert!(denied(open_unmuted));
+    // The root asked for by name stays marked whatever its type.
+    assert_eq!(marked_unmonitored, vec![m.path.display().to_string()]);
+    assert_eq!(open_unmonitored.unwrap(), EICAR);
+}
+
+#[test]
 fn many_opens_stay_within_bounds() {
     if !have_root("many_opens_stay_within_bounds") {
         return;
