@@ -100,11 +100,14 @@ struct VerdictCache {
     map: HashMap<(u64, u64), (FileKey, u64, u64)>,
 }
 
+/// A verdict: `Ok(None)` clean, `Ok(Some(_))` detected, `Err(())` the scan panicked.
+type Verdict = Result<Option<Detection>, ()>;
+
 /// A scan in progress, that workers holding other events for the same inode wait on.
 #[derive(Default)]
 struct ScanSlot {
-    /// The content scanned and the verdict (`Err`: the scan panicked).
-    result: Mutex<Option<(FileKey, Result<Option<Detection>, ()>)>>,
+    /// The content scanned and its verdict.
+    result: Mutex<Option<(FileKey, Verdict)>>,
     done: Condvar,
 }
 
@@ -526,7 +529,7 @@ impl Shared {
         }
     }
 
-    fn finish_shared_scan(&self, key: FileKey, found: Result<Option<Detection>, ()>) {
+    fn finish_shared_scan(&self, key: FileKey, found: Verdict) {
         if let Some(slot) = lock(&self.scanning).remove(&(key.dev, key.ino)) {
             *lock(&slot.result) = Some((key, found));
             slot.done.notify_all();
