@@ -462,26 +462,47 @@ impl Shared {
             self.answer(id, inf, true);
             return;
         }
-        let found = match self.shared_scan(inf, key) {
-            SharedScan::Verdict(found) => found,
+        let mine = match self.shared_scan(inf, key) {
+            SharedScan::Verdict(found) => {
+                self.conclude(id, inf, key, epoch, host_gen, path, found);
+                return;
+            }
             SharedScan::GaveUp => return,
-            SharedScan::Mine => {
-                let started = Instant::now();
-                let found = std::panic::catch_unwind(AssertUnwindSafe(|| self.host.scan(&inf.file, &path)));
-                let took = started.elapsed();
-                inc(&self.counters.scanned);
-                self.counters.record_scan(&comm, &exe.to_string_lossy(), took);
-                self.finish_shared_scan(key, found.as_ref().map(|f| f.clone()).map_err(|_| ()));
-                match found {
-                    Ok(f) => f,
-                    Err(p) => std::panic::resume_unwind(p),
+            SharedScan::Mine => true,
+        };
+        debug_assert!(mine);
+        let started = Instant::now();
+        let found = std::panic::catch_unwind(AssertUnwindSafe(|| self.host.scan(&inf.file, &path)));
+        let took = started.elapsed();
+        inc(&self.counters.scanned);
+        self.counters.record_scan(&comm, &exe.to_string_lossy(), took);
+        match found {
+            Ok(found) => {
+                // Release the waiters only once the verdict is cached, so that an event for
+                // this inode arriving meanwhile finds either the slot or the cache entry.
+                if found.is_none() {
+                    self.remember_clean(inf, key, epoch, host_gen);
+                    self.finish_shared_scan(key, Ok(None));
+                    self.answer(id, inf, true);
+                } else {
+                    self.finish_shared_scan(key, Ok(found.clone()));
+                    self.conclude(id, inf, key, epoch, host_gen, path, found);
                 }
             }
-        };
+            Err(p) => {
+                self.finish_shared_scan(key, Err(()));
+                std::panic::resume_unwind(p);
+            }
+        }
+    }
+
+    /// Answers with a verdict, then reports a detection.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(&self, id: u64, inf: &InFlight, key: FileKey, epoch: u64, host_gen: u64, path: PathBuf, found: Option<Detection>) {
         match found {
             None => {
-                // Cache before answering, so the opener's next event (exec then open) is not
-                // scanned twice.
+                // Cached before answering, so the opener's next event (exec, then open) is not
+                // scanned again.
                 self.remember_clean(inf, key, epoch, host_gen);
                 self.answer(id, inf, true);
             }

@@ -466,9 +466,9 @@ fn many_opens_stay_within_bounds() {
     let st = rtp.stats();
     assert_eq!(st.pending, 0);
     assert_eq!(st.deadline_allows, 0, "{st:?}");
-    // 24,000 opens: each file scanned about once. Concurrent first opens of one file, queued
-    // before the first verdict, may each be scanned (no in-flight deduplication yet).
-    assert!(st.scanned >= 3001 && st.scanned < 6000, "{st:?}");
+    // 24,000 opens: each file scanned once; concurrent first opens of one file share one scan
+    // (a little slack for a file whose key changes under a scan).
+    assert!(st.scanned >= 3001 && st.scanned < 3500, "{st:?}");
     eprintln!(
         "many_opens: {} events, {} scans, {} cache hits, latency p50 {} µs p90 {} µs p99 {} µs max {} µs",
         st.events, st.scanned, st.cache_hits, st.latency.p50_us, st.latency.p90_us, st.latency.p99_us, st.latency.max_us
