@@ -1,7 +1,7 @@
 //! The running listener: one fanotify group and its threads.
 //!
 //! ```text
-//!  kernel queue ──read (≤ MAX_PENDING events in flight)──▶ reader ──▶ pending table + work queue
+//!  kernel queue ──read (≤ MAX_PENDING descriptors open)──▶ reader ──▶ pending table + work queue
 //!                    own pid: answered ALLOW at once ◀──┘                │
 //!  watchdog: answers ALLOW for events past the deadline ◀── pending ──▶ workers: cache? excluded?
 //!                                                                        scan, answer, then report
@@ -14,11 +14,13 @@
 //! The event's descriptor is closed only when the last holder drops it, after the answer, so a
 //! descriptor number is never reused while an answer for it may still be written.
 //!
-//! **Bounded descriptors.** The reader reads no more events than leave at most
-//! [`MAX_PENDING`] events in the table; the rest wait in the kernel's bounded queue
-//! (`max_queued_events`), which holds no descriptors. Descriptors in use: at most
-//! `MAX_PENDING` + one per worker. When the kernel queue overflows, the kernel allows the
-//! permission events it cannot queue (fail-open) and queues one `FAN_Q_OVERFLOW`, counted.
+//! **Bounded descriptors.** Every event descriptor is counted from the `read` that opens it
+//! to its close (whoever holds it: the pending table, a worker, the watchdog), and the reader
+//! reads no more events than keep that count at or below [`MAX_PENDING`]; the rest wait in the
+//! kernel's bounded queue (`max_queued_events`), which holds no descriptors. (The watchdog's
+//! emergency reads, when the reader is stuck, and the final drain on stop answer and close a
+//! batch at a time.) When the kernel queue overflows, the kernel allows the permission events
+//! it cannot queue (fail-open) and queues one `FAN_Q_OVERFLOW`, counted.
 
 #![forbid(unsafe_code)]
 
@@ -28,7 +30,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -62,6 +64,14 @@ struct InFlight {
     file: File,
     pid: i32,
     received: Instant,
+    /// The count of event descriptors open, decremented when this one closes.
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -137,6 +147,9 @@ pub(crate) struct Shared {
     own_pid: i32,
     evictable: bool,
     pending: Mutex<Pending>,
+    /// Event descriptors the reader has taken in and that are not closed yet (pending ones,
+    /// ones a worker or the watchdog still holds, the batch being accepted).
+    open_events: Arc<AtomicUsize>,
     work: Mutex<VecDeque<u64>>,
     work_cv: Condvar,
     cache: Mutex<VerdictCache>,
@@ -270,7 +283,7 @@ impl Shared {
                 std::thread::sleep(Duration::from_millis(10));
             }
             self.beat(&self.reader_beat);
-            let room = MAX_PENDING.saturating_sub(lock(&self.pending).map.len());
+            let room = MAX_PENDING.saturating_sub(self.open_events.load(Ordering::Relaxed));
             if room == 0 {
                 // Every slot holds an event being decided; the watchdog frees them by the
                 // deadline at the latest. Unread events wait in the kernel (no descriptor yet).
@@ -295,6 +308,8 @@ impl Shared {
                 inc(&self.counters.errors);
                 continue;
             }
+            let with_fd = events.iter().filter(|e| e.file.is_some()).count();
+            self.open_events.fetch_add(with_fd, Ordering::Relaxed);
             let mut queued = 0;
             for ev in events.drain(..) {
                 if let Some(id) = self.accept(ev) {
@@ -330,12 +345,15 @@ impl Shared {
             inc(&self.counters.queue_overflows);
             return None;
         }
-        if !ev.is_perm() {
+        let is_perm = ev.is_perm();
+        let file = ev.file?;
+        if !is_perm {
+            drop(file);
+            self.open_events.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        let file = ev.file?;
         inc(&self.counters.events);
-        let inf = InFlight { file, pid: ev.pid, received: Instant::now() };
+        let inf = InFlight { file, pid: ev.pid, received: Instant::now(), open: self.open_events.clone() };
         if ev.pid == self.own_pid {
             // Our own accesses (quarantine, logging, definitions) never wait on ourselves.
             inc(&self.counters.self_allowed);
@@ -682,6 +700,7 @@ impl Running {
             own_pid: std::process::id() as i32,
             evictable: evictable_supported(),
             pending: Mutex::new(Pending::default()),
+            open_events: Arc::new(AtomicUsize::new(0)),
             work: Mutex::new(VecDeque::new()),
             work_cv: Condvar::new(),
             cache: Mutex::new(VerdictCache::default()),

@@ -34,8 +34,8 @@
 //!   watched filesystems.
 //! - Our own process is answered without a scan, so the daemon's file accesses never wait on
 //!   itself.
-//! - At most [`listener::MAX_PENDING`] (1024) events are read and undecided at once (each holds a
-//!   descriptor); the rest wait in the kernel's bounded queue. No `FAN_UNLIMITED_QUEUE`: past
+//! - At most `MAX_PENDING` (1024) event descriptors are open at once, from the read to the
+//!   close; the rest wait in the kernel's bounded queue. No `FAN_UNLIMITED_QUEUE`: past
 //!   `max_queued_events` (16384 by default) the kernel allows the events it cannot queue
 //!   (fail-open) and reports an overflow (counted in `queue_overflows`). Memory and
 //!   descriptors therefore stay bounded under any load.

@@ -499,6 +499,66 @@ fn open_overhead_first_and_second_pass() {
     assert_eq!(st.events, n as u64);
 }
 
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn thousands_of_simultaneous_opens_keep_descriptors_bounded() {
+    if !have_root("thousands_of_simultaneous_opens_keep_descriptors_bounded") {
+        return;
+    }
+    let m = TmpMount::new();
+    let n = 2500;
+    for i in 0..n {
+        m.file(&format!("f{i}"), b"x");
+    }
+    // Slow scans: far more events wait than the workers can decide within the deadline.
+    let host = Arc::new(TestHost { slow: Duration::from_millis(20), ..TestHost::new() });
+    let rtp = Rtp::start(cfg(RtpMode::Block, &m), host.clone()).unwrap();
+    let before = open_fds();
+    let t = Instant::now();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "rtp::tests::child_process_helper", "--nocapture", "--test-threads=1"])
+        .env("RTP_TEST_CHILD", "open-storm")
+        .env("RTP_TEST_DIR", &m.path)
+        .env("RTP_TEST_N", n.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let mut peak_pending = 0;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let waiter = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let out = child.wait_with_output().unwrap();
+            done.store(true, Ordering::SeqCst);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    while !done.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(60) {
+        peak = peak.max(open_fds());
+        peak_pending = peak_pending.max(rtp.stats().pending);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = waiter.join().unwrap();
+    let took = t.elapsed();
+    let st = rtp.stats();
+    eprintln!(
+        "open storm: {n} simultaneous opens in {took:?}; peak {} extra descriptors, peak {peak_pending} pending; {} scans, {} deadline allows",
+        peak.saturating_sub(before),
+        st.scanned,
+        st.deadline_allows
+    );
+    assert!(out.contains(&format!("RTP-CHILD-READY {n}")), "{out}");
+    // Other tests of this process open descriptors too: allow some slack above the bound.
+    assert!(peak.saturating_sub(before) <= listener::MAX_PENDING + 64, "peak {peak}, before {before}");
+    assert!(peak_pending <= listener::MAX_PENDING as u64);
+    assert!(st.deadline_allows > 0 && st.scanned > 0, "{st:?}");
+}
+
 /// Not a test on its own: the child process of the tests below (does nothing unless
 /// `RTP_TEST_CHILD` says what to do).
 #[test]
@@ -534,6 +594,26 @@ fn child_process_helper() {
                 }
                 println!("PASS {pass} {}", t.elapsed().as_nanos() / files.len() as u128);
             }
+        }
+        // RTP_TEST_N threads open one file each of RTP_TEST_DIR (f0, f1, ...) at the same time.
+        "open-storm" => {
+            let dir = PathBuf::from(std::env::var("RTP_TEST_DIR").unwrap());
+            let n: usize = std::env::var("RTP_TEST_N").unwrap().parse().unwrap();
+            let barrier = Arc::new(std::sync::Barrier::new(n));
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let (b, p) = (barrier.clone(), dir.join(format!("f{i}")));
+                    std::thread::Builder::new()
+                        .stack_size(64 << 10)
+                        .spawn(move || {
+                            b.wait();
+                            std::fs::File::open(p).is_ok()
+                        })
+                        .unwrap()
+                })
+                .collect();
+            let ok = threads.into_iter().map(|t| t.join().unwrap()).filter(|&ok| ok).count();
+            println!("RTP-CHILD-READY {ok}");
         }
         other => panic!("unknown RTP_TEST_CHILD {other}"),
     }
