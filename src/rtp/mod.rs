@@ -137,6 +137,35 @@ impl Default for RtpConfig {
     }
 }
 
+impl RtpMode {
+    /// The mode an enforcement level asks for: `real_time` blocks, `audit` reports,
+    /// `on_demand` and `passive` place no marks at all.
+    pub fn from_enforcement_level(level: crate::config::EnforcementLevel) -> RtpMode {
+        use crate::config::EnforcementLevel as L;
+        match level {
+            L::RealTime => RtpMode::Block,
+            L::Audit => RtpMode::Audit,
+            L::OnDemand | L::Passive => RtpMode::Off,
+        }
+    }
+}
+
+impl RtpConfig {
+    /// The configuration the effective settings ask for (mode, `unmonitoredFilesystems`,
+    /// `nonExecMountPolicy`), with every mounted filesystem watched, the default deadline and
+    /// the given statistics switch. The daemon adjusts the rest (test mount points, deadline).
+    pub fn from_effective(eff: &crate::config::Effective, statistics: bool) -> RtpConfig {
+        RtpConfig {
+            mode: RtpMode::from_enforcement_level(eff.enforcement_level.value),
+            deadline: DEFAULT_DEADLINE,
+            mount_points: None,
+            unmonitored_filesystems: eff.unmonitored_filesystems.value.clone(),
+            non_exec_mount_mute: eff.non_exec_mount_policy.value == crate::config::NonExecMountPolicy::Mute,
+            statistics,
+        }
+    }
+}
+
 /// What real-time protection needs from the daemon. Called from several threads at once;
 /// none of these may open files on watched filesystems *in another process* and wait for it.
 pub trait RtpHost: Send + Sync {

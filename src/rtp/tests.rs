@@ -700,3 +700,23 @@ fn kill_9_of_a_stuck_listener_releases_the_opener() {
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(5), "{took:?}");
 }
+
+#[test]
+fn configuration_from_the_effective_settings() {
+    use crate::config::{ConfigFile, EnforcementLevel as L, Effective};
+    for (level, mode) in [(L::RealTime, RtpMode::Block), (L::Audit, RtpMode::Audit), (L::OnDemand, RtpMode::Off), (L::Passive, RtpMode::Off)] {
+        assert_eq!(RtpMode::from_enforcement_level(level), mode, "{level:?}");
+    }
+    let local: ConfigFile = serde_json::from_str(
+        r#"{"antivirusEngine": {"enforcementLevel": "audit", "nonExecMountPolicy": "mute", "unmonitoredFilesystems": ["nfs4"]}}"#,
+    )
+    .unwrap();
+    let c = RtpConfig::from_effective(&Effective::merge(&ConfigFile::default(), &local), true);
+    assert_eq!(c.mode, RtpMode::Audit);
+    assert!(c.non_exec_mount_mute && c.statistics);
+    assert_eq!(c.unmonitored_filesystems, ["nfs4"]);
+    assert_eq!((c.mount_points, c.deadline), (None, DEFAULT_DEADLINE));
+    let d = RtpConfig::from_effective(&Effective::merge(&ConfigFile::default(), &ConfigFile::default()), false);
+    assert_eq!(d.unmonitored_filesystems, RtpConfig::default().unmonitored_filesystems);
+    assert!(!d.non_exec_mount_mute);
+}
