@@ -20,6 +20,7 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
     // The central directory tells the number of entries up front.
     ctx.count_entries(archive.len() as u64, path)?;
     let mut buf = ctx.take_buf(depth);
+    let mut unpacked: u64 = 0;
     for i in 0..archive.len() {
         let name = archive.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned());
         let member = join_path(path, name.as_deref().unwrap_or("").as_bytes());
@@ -34,10 +35,15 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
         if file.is_dir() || !file.is_file() {
             continue;
         }
-        let (size, ratio) = (file.size(), Ratio { packed: file.compressed_size(), already: 0 });
-        ctx.check_declared(size, Some(ratio), &member)?;
-        let res = ctx.read_member(&mut file, Some(size), Some(ratio), &member, &mut buf)?;
+        let size = file.size();
+        let ratios = [
+            Ratio { packed: file.compressed_size(), already: 0 },
+            Ratio { packed: data.len() as u64, already: unpacked },
+        ];
+        ctx.check_declared(size, &ratios, &member)?;
+        let res = ctx.read_member(&mut file, Some(size), &ratios, &member, &mut buf)?;
         drop(file);
+        unpacked = unpacked.saturating_add(buf.len() as u64);
         if let Err(e) = res {
             // Unsupported method, bad CRC, truncated data: what was read is still scanned.
             ctx.error(&member, format_args!("zip: {e}"));
@@ -54,6 +60,7 @@ pub(crate) fn walk_zip(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
 fn walk_zip_stream(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -> Flow {
     let mut cursor = Cursor::new(data);
     let mut buf = ctx.take_buf(depth);
+    let mut unpacked: u64 = 0;
     loop {
         let before = cursor.position();
         let mut file = match zip::read::read_zipfile_from_stream(&mut cursor) {
@@ -67,10 +74,15 @@ fn walk_zip_stream(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -> Fl
         let member = join_path(path, file.name_raw());
         ctx.count_entries(1, &member)?;
         if file.is_file() {
-            let (size, ratio) = (file.size(), Ratio { packed: file.compressed_size(), already: 0 });
-            ctx.check_declared(size, Some(ratio), &member)?;
-            let res = ctx.read_member(&mut file, Some(size), Some(ratio), &member, &mut buf)?;
+            let size = file.size();
+            let ratios = [
+                Ratio { packed: file.compressed_size(), already: 0 },
+                Ratio { packed: data.len() as u64, already: unpacked },
+            ];
+            ctx.check_declared(size, &ratios, &member)?;
+            let res = ctx.read_member(&mut file, Some(size), &ratios, &member, &mut buf)?;
             drop(file);
+            unpacked = unpacked.saturating_add(buf.len() as u64);
             if let Err(e) = res {
                 ctx.error(&member, format_args!("zip: {e}"));
                 ctx.entry(&member, &buf, depth)?;
@@ -104,14 +116,23 @@ pub(crate) fn tar_detect(d: &[u8]) -> bool {
     if d[0] == 0 {
         return false;
     }
-    let field = &d[148..156];
-    let digits: Vec<u8> = field.iter().copied().skip_while(|&c| c == b' ').take_while(|c| (b'0'..=b'7').contains(c)).collect();
-    if digits.is_empty() {
+    // Leading spaces, octal digits, then NUL or space; parsed without allocating (this runs for
+    // every file scanned).
+    let mut stored: u32 = 0;
+    let mut digits = 0;
+    for &c in d[148..156].iter().skip_while(|&&c| c == b' ') {
+        match c {
+            b'0'..=b'7' => {
+                stored = stored * 8 + u32::from(c - b'0');
+                digits += 1;
+            }
+            0 | b' ' => break,
+            _ => return false,
+        }
+    }
+    if digits == 0 {
         return false;
     }
-    let Some(stored) = std::str::from_utf8(&digits).ok().and_then(|s| u32::from_str_radix(s, 8).ok()) else {
-        return false;
-    };
     let sum: u32 = d[..512].iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) }).sum();
     sum == stored
 }
@@ -156,40 +177,136 @@ pub(crate) fn walk_tar(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) -
 // ---------------------------------------------------------------------------------------------
 // gzip, bzip2, xz: one entry, the decompressed stream
 
+/// A decoder of one gzip member, bzip2 stream or xz stream, owning the rest of the input.
+#[allow(clippy::large_enum_variant)] // one per stream, on the stack of one call
+enum Decoder<'a> {
+    Gz(flate2::bufread::GzDecoder<&'a [u8]>),
+    Bz(bzip2::bufread::BzDecoder<&'a [u8]>),
+    Xz(lzma_rust2::XzReader<&'a [u8]>),
+}
+
+impl<'a> Decoder<'a> {
+    fn new(format: Format, input: &'a [u8]) -> Decoder<'a> {
+        match format {
+            Format::Gzip => Decoder::Gz(flate2::bufread::GzDecoder::new(input)),
+            Format::Bzip2 => Decoder::Bz(bzip2::bufread::BzDecoder::new(input)),
+            _ => {
+                let kib = u32::try_from(DECODER_MEMORY_LIMIT / 1024).unwrap_or(u32::MAX);
+                Decoder::Xz(lzma_rust2::XzReader::new_mem_limit(input, false, kib))
+            }
+        }
+    }
+
+    /// The input after this member (the decoders read exactly up to its end).
+    fn into_rest(self) -> &'a [u8] {
+        match self {
+            Decoder::Gz(d) => d.into_inner(),
+            Decoder::Bz(d) => d.into_inner(),
+            Decoder::Xz(d) => d.into_inner(),
+        }
+    }
+}
+
+/// Concatenated members (gzip members, bzip2 or xz streams) read as one stream, as gzip(1),
+/// bzip2(1) and xz(1) do. Every member costs a decoder set-up, so members are counted and the
+/// reader stops after `max_members` (the caller turns that into the entry limit).
+struct Members<'a> {
+    format: Format,
+    dec: Option<Decoder<'a>>,
+    members: u64,
+    max_members: u64,
+    /// Stopped at `max_members`.
+    capped: bool,
+    /// Bytes after the last member that are neither another member nor zero padding.
+    trailing: usize,
+    /// The first gzip member's original file name.
+    name: Option<Vec<u8>>,
+}
+
+impl<'a> Members<'a> {
+    fn new(format: Format, data: &'a [u8], max_members: u64) -> Members<'a> {
+        Members { format, dec: Some(Decoder::new(format, data)), members: 1, max_members, capped: false, trailing: 0, name: None }
+    }
+
+    fn starts_member(&self, d: &[u8]) -> bool {
+        super::detect(d) == Some(self.format)
+    }
+}
+
+impl std::io::Read for Members<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(dec) = self.dec.as_mut() else { return Ok(0) };
+            let n = match dec {
+                Decoder::Gz(d) => {
+                    let n = d.read(buf)?;
+                    if self.name.is_none() && self.members == 1 {
+                        self.name = d.header().and_then(|h| h.filename()).map(<[u8]>::to_vec);
+                    }
+                    n
+                }
+                Decoder::Bz(d) => d.read(buf)?,
+                Decoder::Xz(d) => d.read(buf)?,
+            };
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // This member is done: is another one next?
+            let mut rest = self.dec.take().map(Decoder::into_rest).unwrap_or(&[]);
+            if self.format == Format::Xz {
+                // Stream padding: zero bytes in groups of four.
+                while rest.len() >= 4 && rest[..4] == [0; 4] {
+                    rest = &rest[4..];
+                }
+            }
+            if !self.starts_member(rest) {
+                // Tape-blocked archives end in zeros; anything else is trailing garbage, which
+                // the tools ignore too (the container's own scan still sees it).
+                self.trailing = if rest.iter().any(|&b| b != 0) { rest.len() } else { 0 };
+                return Ok(0);
+            }
+            if self.members >= self.max_members {
+                self.capped = true;
+                self.members += 1;
+                return Ok(0);
+            }
+            self.members += 1;
+            self.dec = Some(Decoder::new(self.format, rest));
+        }
+    }
+}
+
 pub(crate) fn walk_stream(ctx: &mut Ctx<'_>, format: Format, data: &[u8], path: &str, depth: u32) -> Flow {
     ctx.count_entries(1, path)?;
     let mut buf = ctx.take_buf(depth);
-    let ratio = Some(Ratio { packed: data.len() as u64, already: 0 });
+    let ratio = &[Ratio { packed: data.len() as u64, already: 0 }];
     let default_name = stream_content_name(path);
-    let (res, name) = match format {
-        Format::Gzip => {
-            let mut dec = flate2::read::MultiGzDecoder::new(data);
-            let res = ctx.read_member(&mut dec, None, ratio, &join_path(path, default_name.as_bytes()), &mut buf);
-            // The original name, when the header has one (only its last component).
-            let name = dec
-                .header()
-                .and_then(|h| h.filename())
-                .map(|f| f.rsplit(|&b| b == b'/').next().unwrap_or(f).to_vec())
-                .filter(|f| !f.is_empty());
-            (res, name)
-        }
-        Format::Bzip2 => {
-            let mut dec = bzip2::read::MultiBzDecoder::new(data);
-            (ctx.read_member(&mut dec, None, ratio, &join_path(path, default_name.as_bytes()), &mut buf), None)
-        }
-        _ => {
-            let kib = u32::try_from(DECODER_MEMORY_LIMIT / 1024).unwrap_or(u32::MAX);
-            let mut dec = lzma_rust2::XzReader::new_mem_limit(data, true, kib);
-            (ctx.read_member(&mut dec, None, ratio, &join_path(path, default_name.as_bytes()), &mut buf), None)
-        }
-    };
-    let member = join_path(path, name.as_deref().unwrap_or(default_name.as_bytes()));
-    match res? {
-        Ok(()) => ctx.entry(&member, &buf, depth)?,
+    let default_member = join_path(path, default_name.as_bytes());
+    // Members beyond the first count as entries: at most what the entry limit has left, plus
+    // one to trip it.
+    let budget = ctx.limits.max_entries.saturating_sub(ctx.stats.entries).saturating_add(1);
+    let mut members = Members::new(format, data, budget);
+    let res = ctx.read_member(&mut members, None, ratio, &default_member, &mut buf)?;
+    ctx.count_entries(members.members - 1, path)?;
+    if members.trailing > 0 {
+        ctx.error(path, format_args!("{format}: {} bytes of trailing data ignored", members.trailing));
+    }
+    // The original name, when a gzip header has one (only its last component).
+    let name = members
+        .name
+        .as_deref()
+        .map(|f| f.rsplit(|&b| b == b'/').next().unwrap_or(f))
+        .filter(|f| !f.is_empty())
+        .map(|f| join_path(path, f))
+        .unwrap_or(default_member);
+    // Free the decoder (its dictionary) before descending into the content.
+    drop(members);
+    match res {
+        Ok(()) => ctx.entry(&name, &buf, depth)?,
         Err(e) => {
             ctx.error(path, format_args!("{format}: {e}"));
             if !buf.is_empty() {
-                ctx.entry(&member, &buf, depth)?;
+                ctx.entry(&name, &buf, depth)?;
             }
         }
     }
@@ -225,8 +342,8 @@ pub(crate) fn walk_7z(ctx: &mut Ctx<'_>, data: &[u8], path: &str, depth: u32) ->
         let member = join_path(path, entry.name().as_bytes());
         let ratio = Ratio { packed, already: unpacked };
         let mut step = || -> Result<EntryDecision, Stop> {
-            ctx.check_declared(entry.size(), Some(ratio), &member)?;
-            let res = ctx.read_member(rd, Some(entry.size()), Some(ratio), &member, &mut buf)?;
+            ctx.check_declared(entry.size(), &[ratio], &member)?;
+            let res = ctx.read_member(rd, Some(entry.size()), &[ratio], &member, &mut buf)?;
             unpacked = unpacked.saturating_add(buf.len() as u64);
             match res {
                 Ok(()) => {

@@ -3,15 +3,25 @@
 //! [`walk`] takes the content of one file, recognises its archive format from magic bytes (never
 //! from the file name), and hands the content of every entry to a visitor, descending into
 //! nested archives. Formats: zip (jar, apk, docx, ... : anything zip-shaped; members stored,
-//! deflate, deflate64, bzip2, lzma, xz, ppmd), tar (ustar, GNU, pax, and old v7 headers
-//! recognised by their checksum), gzip, bzip2, xz, 7z (copy, LZMA, LZMA2, bzip2, PPMd, BCJ
-//! filters, delta) and cpio (newc, crc, odc and old binary, either byte order).
+//! deflate, deflate64, bzip2, lzma, xz), tar (ustar, GNU, pax, and old v7 headers recognised
+//! by their checksum), gzip, bzip2, xz, 7z (copy, LZMA, LZMA2, bzip2, BCJ filters, delta) and
+//! cpio (newc, crc, odc and old binary, either byte order).
 //!
-//! A compressed stream (gzip, bzip2, xz) is an archive with one entry: its decompressed content,
+//! PPMd members (zip method 98, 7z PPMd) are deliberately not decoded: the PPMd decoder zeroes
+//! a model of the size the header asks for (up to 256 MiB) at start and at every model
+//! restart, so a few hundred bytes of input cost seconds (found by fuzzing). Such members, like
+//! implode (zip method 6), encrypted or zstd ones, count as errors; the container is still
+//! scanned as a whole.
+//!
+//! A compressed stream (gzip, bzip2, xz; concatenated members or streams are read as one, as
+//! the command-line tools do) is an archive with one entry: its decompressed content,
 //! named after the gzip header's original name or after the stream's own name without its
 //! suffix (`x.tar.gz` -> `x.tar`, `x.tgz` -> `x.tar`, `y.gz` -> `y`, otherwise `data`). So a
 //! `.tar.gz` is a gzip archive containing a tar archive, and the path of a member is
-//! `x.tar.gz/x.tar/member` (the reference product shows such paths the same way).
+//! `x.tar.gz/x.tar/member`.
+//!
+//! A member that is itself an archive is walked before it is visited, so the first detection
+//! names the innermost member (`a.zip/b.tar/eicar.com`, not `a.zip/b.tar`).
 //!
 //! # Paths
 //! Every visited path starts with the `name` given to [`walk`] (omitted when that is empty) and
@@ -28,11 +38,13 @@
 //!   bytes are ever produced; a member whose declared size alone passes the limit trips it
 //!   before anything is decompressed. Members of tar and cpio archives are scanned in place
 //!   (slices of their container), cost no copy and do not count.
-//! - ratio: unpacked / packed, per zip member, per compressed stream, and over a whole 7z
-//!   archive (7z packs members together in solid blocks). It only trips once the unpacked
+//! - ratio: unpacked / packed, per zip member, per compressed stream, and over a whole zip or
+//!   7z archive (7z packs members together in solid blocks; zip members may overlap, the
+//!   trick of non-recursive zip bombs). It only trips once the unpacked
 //!   size passes [`RATIO_MIN_UNPACKED`] (1 MiB), so small, very compressible files do not.
 //!   The reported ratio is a lower bound: decompression stops as soon as the limit is passed.
-//! - entries: every header seen (files, directories, links, ...) over all levels; a zip or 7z
+//! - entries: every header seen (files, directories, links, ...) over all levels, and every
+//!   member of a concatenated gzip/bzip2/xz file (each costs a decoder set-up); a zip or 7z
 //!   whose directory alone announces too many entries trips it at once.
 //!
 //! # Hostile input
@@ -42,6 +54,11 @@
 //! Nothing here panics, loops without consuming input or allocates from a header's length
 //! without bounds: decoder memory is capped ([`DECODER_MEMORY_LIMIT`]), buffers only grow with
 //! data really produced, and the cpio parser checks every length against the input.
+//!
+//! Known cost not bounded by a limit: CPU time per byte of input can be high for inputs made of
+//! many tiny compressed blocks (an xz stream of one-byte blocks sets a decoder up per block:
+//! about 20 µs each, so roughly a second per 1.5 MB of such input). The file-size cap of the
+//! caller bounds it.
 
 #![forbid(unsafe_code)]
 
@@ -77,8 +94,11 @@ impl Default for Limits {
 /// this many bytes.
 pub const RATIO_MIN_UNPACKED: u64 = 1 << 20;
 
-/// Memory a decoder may use for its dictionary or model (xz, 7z), per decoder.
-pub const DECODER_MEMORY_LIMIT: u64 = 256 << 20;
+/// Memory a decoder may use for its dictionary or model (xz, 7z), per decoder: twice what
+/// `xz -9` and `7z -mx9` need (64 MiB dictionaries). Archives made with larger dictionaries
+/// are not unpacked (counted as errors). A 7z decoder stays alive while its members are
+/// walked, so nested 7z archives may hold one each.
+pub const DECODER_MEMORY_LIMIT: u64 = 128 << 20;
 
 /// An archive format, recognised from content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -305,8 +325,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Checks a member's declared size before unpacking it: one that alone passes the total or
-    /// the ratio limit trips it without any decompression.
-    pub(crate) fn check_declared(&self, declared: u64, ratio: Option<Ratio>, path: &str) -> Flow {
+    /// a ratio limit trips it without any decompression.
+    pub(crate) fn check_declared(&self, declared: u64, ratios: &[Ratio], path: &str) -> Flow {
         let total = self.stats.unpacked_bytes.saturating_add(declared);
         if total > self.limits.max_total_bytes {
             return Err(Stop::Limit(LimitExceeded {
@@ -316,7 +336,7 @@ impl<'a> Ctx<'a> {
                 path: path.to_string(),
             }));
         }
-        if let Some(r) = ratio {
+        for r in ratios {
             let unpacked = r.already.saturating_add(declared);
             if unpacked > ratio_cap(self.limits, r.packed) {
                 return Err(self.ratio_exceeded(r.packed, unpacked, path));
@@ -336,20 +356,25 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reads a member or stream into `out` (cleared first), never producing more than the
-    /// limits allow. `Ok(Err(e))`: a read error after `out.len()` good bytes (corrupt or
-    /// truncated input); the caller may still scan what was read.
+    /// limits allow: the total, and each of `ratios` (the member's own, its archive's).
+    /// `Ok(Err(e))`: a read error after `out.len()` good bytes (corrupt or truncated input);
+    /// the caller may still scan what was read.
     pub(crate) fn read_member(
         &mut self,
         reader: &mut dyn Read,
         size_hint: Option<u64>,
-        ratio: Option<Ratio>,
+        ratios: &[Ratio],
         path: &str,
         out: &mut Vec<u8>,
     ) -> Result<Result<(), std::io::Error>, Stop> {
         out.clear();
         let remaining = self.limits.max_total_bytes.saturating_sub(self.stats.unpacked_bytes);
-        let ratio_allowed = ratio.map(|r| ratio_cap(self.limits, r.packed).saturating_sub(r.already));
-        let cap = ratio_allowed.map_or(remaining, |a| a.min(remaining));
+        // The tightest ratio, as the number of bytes it still allows.
+        let tightest = ratios
+            .iter()
+            .map(|r| (ratio_cap(self.limits, r.packed).saturating_sub(r.already), *r))
+            .min_by_key(|(allowed, _)| *allowed);
+        let cap = tightest.map_or(remaining, |(a, _)| a.min(remaining));
         if let Some(hint) = size_hint {
             // Capacity from a header is only a hint, and a bounded one.
             let want = hint.min(cap).min(16 << 20) as usize;
@@ -359,8 +384,8 @@ impl<'a> Ctx<'a> {
         let n = out.len() as u64;
         self.stats.unpacked_bytes = self.stats.unpacked_bytes.saturating_add(n);
         if n > cap {
-            if let (Some(r), Some(a)) = (ratio, ratio_allowed) {
-                if a <= remaining {
+            if let Some((allowed, r)) = tightest {
+                if allowed <= remaining {
                     return Err(self.ratio_exceeded(r.packed, r.already.saturating_add(n), path));
                 }
             }

@@ -290,6 +290,27 @@ fn gzip_original_name_is_used() {
     assert_eq!(find_eicar(&g, "x.gz").as_deref(), Some("x.gz/eicar.com"));
     assert_eq!(find_eicar(&gz(EICAR), "eicar.com.gz").as_deref(), Some("eicar.com.gz/eicar.com"));
     assert_eq!(find_eicar(&bz2(EICAR), "noext").as_deref(), Some("noext/data"));
+    // Concatenated xz and bzip2 streams too, xz with stream padding.
+    let mut x = xz(b"first ");
+    x.extend([0u8; 8]);
+    x.extend(xz(EICAR));
+    assert_eq!(find_eicar(&x, "t.xz").as_deref(), Some("t.xz/t"));
+    let (seen, res) = walk_all(&x, "t.xz", &Limits::default());
+    let stats = res.unwrap();
+    assert_eq!((stats.entries, stats.errors), (2, 0));
+    assert_eq!(seen[0].1, [&b"first "[..], EICAR].concat());
+    let mut b = bz2(b"first ");
+    b.extend(bz2(EICAR));
+    assert_eq!(find_eicar(&b, "t.bz2").as_deref(), Some("t.bz2/t"));
+    // Trailing zeros (tape blocking) are fine; trailing garbage is an error, content still seen.
+    let mut g = gz(EICAR);
+    g.extend([0u8; 1000]);
+    let (seen, res) = walk_all(&g, "g.gz", &Limits::default());
+    assert_eq!((seen.len(), res.unwrap().errors), (1, 0));
+    g.extend(b"garbage");
+    let (seen, res) = walk_all(&g, "g.gz", &Limits::default());
+    assert_eq!((seen.len(), res.unwrap().errors), (1, 1));
+    assert_eq!(seen[0].1, EICAR);
     // Concatenated gzip members are one stream.
     let mut two = gz(b"first part ");
     two.extend(gz(EICAR));
@@ -673,4 +694,105 @@ fn clamav_testfiles() {
     }
     report.sort();
     eprintln!("{}", report.join("\n"));
+}
+
+/// A non-recursive zip bomb: many central directory entries share one compressed kernel.
+/// Each member alone stays under the ratio, the archive as a whole does not.
+#[test]
+fn overlapping_zip_members_trip_the_archive_ratio() {
+    let mut kernel = vec![0u8; 2 << 20];
+    kernel.extend(pseudo_random(9000, 5));
+    let z = zip(&[("k", &kernel)]);
+    let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let eocd = z.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    let entry = &z[cd..eocd];
+    assert_eq!(entry.len(), 46 + 1, "one central entry named k");
+    let copies = 40u16;
+    let mut bomb = z[..cd].to_vec();
+    for i in 0..copies {
+        bomb.extend_from_slice(entry);
+        let at = bomb.len() - 1;
+        bomb[at] = b'A' + i as u8; // distinct one-letter names
+    }
+    let mut end = z[eocd..].to_vec();
+    end[8..10].copy_from_slice(&copies.to_le_bytes());
+    end[10..12].copy_from_slice(&copies.to_le_bytes());
+    end[12..16].copy_from_slice(&(u32::from(copies) * entry.len() as u32).to_le_bytes());
+    bomb.extend(end);
+    let member_ratio = kernel.len() as u64 / (cd as u64);
+    assert!(member_ratio < 250, "{member_ratio}");
+    let (seen, res) = walk_all(&bomb, "b.zip", &Limits::default());
+    let l = limit_of(res);
+    assert_eq!((l.kind, l.path.as_str()), (LimitKind::Ratio, "b.zip/B"));
+    assert_eq!(seen.len(), 1);
+}
+
+#[test]
+fn pathological_inputs_finish_quickly() {
+    use std::time::{Duration, Instant};
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // Thousands of end-of-central-directory records, each a candidate for the zip reader.
+    let mut z = b"PK\x03\x04".to_vec();
+    let mut eocd = b"PK\x05\x06".to_vec();
+    eocd.extend([0u8; 18]);
+    for _ in 0..50_000 {
+        z.extend_from_slice(&eocd);
+    }
+    cases.push(("many-eocd", z));
+    // Same with zip64 locators.
+    let mut z = b"PK\x03\x04".to_vec();
+    for _ in 0..50_000 {
+        z.extend_from_slice(b"PK\x06\x07\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0");
+        z.extend_from_slice(&eocd);
+    }
+    cases.push(("many-zip64", z));
+    // Local headers back to back, all empty members.
+    let one = zip_with(&[("", b"")], zip::CompressionMethod::Stored);
+    let cd = one.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    cases.push(("many-local", one[..cd].repeat(50_000)));
+    // cpio headers of empty files, no trailer.
+    let c = cpio(CpioKind::Newc, &[("e", b"")]);
+    cases.push(("many-cpio", c[..c.len() - 124].repeat(50_000)));
+    // gzip members of nothing.
+    cases.push(("many-gzip", gz(b"").repeat(50_000)));
+    cases.push(("many-gzip-1", gz(b"a").repeat(20_000)));
+    cases.push(("many-bzip2", bz2(b"a").repeat(20_000)));
+    cases.push(("many-xz", xz(b"a").repeat(20_000)));
+    let limits = Limits { max_entries: 5000, ..Limits::default() };
+    for (name, data) in cases {
+        let t = Instant::now();
+        let (_, res) = walk_all(&data, name, &limits);
+        let took = t.elapsed();
+        eprintln!("{name}: {} bytes, {took:?}, {:?}", data.len(), res.as_ref().map(|s| (s.entries, s.errors)));
+        assert!(took < Duration::from_secs(20), "{name}: {took:?}");
+        if name.starts_with("many-") && name != "many-eocd" && name != "many-zip64" {
+            assert_eq!(res.map_err(|l| l.kind), Err(LimitKind::Entries), "{name}");
+        }
+    }
+}
+
+/// Found by fuzzing: a zip member with PPMd compression (method 98) whose header asks for a
+/// large model took seconds per member. PPMd is not decoded: the member is an error.
+#[test]
+fn fuzz_regression_zip_ppmd_is_not_decoded() {
+    const INPUT: &[u8] = b"\x50\x4b\x03\x04\x14\x00\x00\x00\x62\x00\xd2\x45\x56\x5d\xfd\x3c\x07\xef\x5c\x01\x00\x00\x20\x02\
+      \x00\x00\x08\x00\x00\x00\x63\x6c\x09\xe9\xe9\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\
+      \x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\
+      \x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\
+      \x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\
+      \x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x05\x3e\x3e\xe9\xe9\xe9\xe9\xe9\xe9\
+      \xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\
+      \xe9\x2f\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\
+      \xe9\xe9\xe9\xe9\xe9\xe9\xfe\xe9\xe9\xe9\xe9\x50\x4b\x03\x04\x15\x00\x02\x00\x09\x00\xd2\x4e\x56\
+      \x5d\xfd\x3c\x07\xef\x10\x01\x00\x20\x02\x00\x00\x00\x08\x00\x00\x00\x63\x6c\x61\x6d\x2e\x65\x78\
+      \x65\xbd\x51\x31\x4b\x03\x31\x51\x31\x4b\x03\x31\x18\x7d\x89\x87\xe9\xe9\xe9\x60\xad\x90\x4d\x74\
+      \x50\x6f\x74\x01\x00\x00\x00\x00\x00\x00\x00\x51\x6b\x7f\x80\x77\x57\x33\x99\x1e\xa1\x87\x0e\x8a\
+      \xc3\x29\xad\x38\xb5\x5a\x91\x73\x6b\xc1\x4d\xf0\x97\x28\x38\x74\x10\x05\xe9\x0f\xb0\x7f\xa0\x93\
+      \x8b\x8a\x38\xb5\x5a\x91\x73\x6b\xc1\x4d\xf0\x97\x28\x38\x74\x10\x05\xe9\xe9\xe9\xe9\xe9\xe9\xe9\
+      \xe9\xe9\xe9\xe9\xe9\xf0\xe9\xe9\xe9\xe9\xe9\xe9\xe9\x48\x00\x01\x04\x06\x00\x00\x01\xe9\xe9\xe9\
+      \xe9\x41";
+    let t = std::time::Instant::now();
+    let (_, res) = walk_all(INPUT, "f", &Limits::default());
+    assert!(res.unwrap().errors > 0);
+    assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
 }

@@ -25,8 +25,9 @@
 //! - hash signatures live in maps keyed by size: a digest is computed only when some signature
 //!   of that kind has the content's size, or a `*`-size signature of that kind exists
 //!   ([`Definitions::wants_hash`]);
-//! - body signatures (and the built-in EICAR detection) share one Aho-Corasick automaton over
-//!   their anchors; the whole signature is verified only around an anchor hit ([`matcher`]);
+//! - body signatures (and the built-in EICAR detection) share one multi-pattern filter over
+//!   their 4-byte anchors (a cache-resident bitmap of hashed 4-grams, then an exact table); the
+//!   whole signature is verified only around an anchor hit ([`matcher`]);
 //! - YARA rules run only when some are loaded.
 //!
 //! [`Definitions::scan_reader`] scans content too big to hold in memory: hashes cover the whole
@@ -343,6 +344,11 @@ impl Definitions {
     /// Signature counts per kind.
     pub fn counts(&self) -> SignatureCounts {
         self.counts
+    }
+
+    /// Approximate memory of the body-signature filters, in bytes (for diagnostics).
+    pub fn body_filter_memory(&self) -> usize {
+        self.body.filter_memory()
     }
 
     /// Whether a content of `size` bytes needs a digest (some hash signature could match it).

@@ -530,7 +530,9 @@ impl BodySig {
             if wlo > whi {
                 continue;
             }
-            if !budget.take((whi - wlo) as u64 + 1) {
+            // A literal first byte is searched with memchr (cheap per byte); every position
+            // actually tried costs one unit.
+            if !budget.take((whi - wlo) as u64 / 64 + 1) {
                 return None;
             }
             let mut p = wlo;
@@ -549,6 +551,9 @@ impl BodySig {
                     if p >= stop_at {
                         break;
                     }
+                }
+                if !budget.take(1) {
+                    return None;
                 }
                 fwd(seg, data, p, &mut out);
                 if first_only && !out.is_empty() {
@@ -598,7 +603,7 @@ impl BodySig {
             if wlo > whi {
                 continue;
             }
-            if !budget.take((whi - wlo) as u64 + 1) {
+            if !budget.take((whi - wlo) as u64 / 64 + 1) {
                 return None;
             }
             let mut e = whi;
@@ -616,6 +621,9 @@ impl BodySig {
                 }
                 if first_only && !out.is_empty() && e <= stop_at {
                     break;
+                }
+                if !budget.take(1) {
+                    return None;
                 }
                 tmp.clear();
                 bwd(seg, data, e, &mut tmp);

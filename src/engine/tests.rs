@@ -347,6 +347,117 @@ fn pathological_signature_is_bounded() {
     // backtrack exponentially (a regression shows as a hang here; speed itself is measured by
     // `cargo xtask bench scan`, not asserted).
     let defs = ndb("Slow:0:*:4141{0-200}41{0-200}41{0-200}41{0-200}42");
-    let data = vec![b'A'; 1 << 20];
+    let data = vec![b'A'; 1 << 19];
     assert_eq!(defs.scan_bytes(&data), None);
+    // Single-segment signatures are still verified once the budget is spent.
+    let defs = ndb("Slow:0:*:4141{0-200}41{0-200}41{0-200}41{0-200}42\nLate:0:*:4142434445");
+    let mut data = data;
+    data.extend_from_slice(b"ABCDE");
+    assert_eq!(name_of(&defs, &data).as_deref(), Some("Late"));
+}
+
+/// Differential test: random signatures over a tiny alphabet, each checked against a
+/// `regex::bytes` translation on random contents.
+#[test]
+fn verifier_agrees_with_regex() {
+    use super::ndb::{parse_line, Offset, Tok};
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    fn class(t: &Tok) -> String {
+        match *t {
+            Tok::Byte(b) => format!("\\x{b:02x}"),
+            Tok::Any => "(?s:.)".into(),
+            Tok::Mask { mask, val } => {
+                let bytes: String =
+                    (0..=255u8).filter(|b| b & mask == val).map(|b| format!("\\x{b:02x}")).collect();
+                format!("[{bytes}]")
+            }
+            Tok::Alt { neg: false, ref alts } => {
+                let a: Vec<String> = alts.iter().map(|a| a.iter().map(class).collect()).collect();
+                format!("(?:{})", a.join("|"))
+            }
+            Tok::Alt { neg: true, .. } => unreachable!(),
+        }
+    }
+    let alphabet = ["41", "42", "43", "4?", "??", "(41|4243)", "(42|43)"];
+    let mut checked = 0;
+    for _ in 0..400 {
+        // Build a signature text.
+        let mut hex = String::new();
+        let nseg = 1 + rnd(3);
+        for s in 0..nseg {
+            if s > 0 {
+                hex.push_str(match rnd(5) {
+                    0 => "*".into(),
+                    1 => format!("{{{}}}", rnd(4)),
+                    2 => format!("{{{}-{}}}", rnd(3), 3 + rnd(3)),
+                    3 => format!("{{-{}}}", rnd(4)),
+                    _ => format!("{{{}-}}", rnd(4)),
+                }
+                .as_str());
+            }
+            for _ in 0..1 + rnd(4) {
+                hex.push_str(alphabet[rnd(alphabet.len() as u64) as usize]);
+            }
+        }
+        let offset = match rnd(4) {
+            0 => format!("{}", rnd(4)),
+            1 => format!("{},{}", rnd(4), rnd(4)),
+            _ => "*".into(),
+        };
+        let line = format!("R:0:{offset}:{hex}");
+        let Ok(sig) = parse_line(&line) else { continue };
+        // Regex translation.
+        let mut re = String::from("(?-u)");
+        re.push_str(&match sig.offset {
+            Offset::Any => String::new(),
+            Offset::Abs { start, shift } => format!("\\A(?s:.){{{start},{}}}", start + shift),
+            Offset::Eof { .. } => unreachable!(),
+        });
+        for (i, seg) in sig.segs.iter().enumerate() {
+            if i > 0 {
+                let g = sig.gaps[i - 1];
+                re.push_str(&match g.max {
+                    Some(m) => format!("(?s:.){{{},{m}}}", g.min),
+                    None => format!("(?s:.){{{},}}", g.min),
+                });
+            }
+            re.extend(seg.iter().map(class));
+        }
+        let re = regex::bytes::Regex::new(&re).unwrap();
+        let defs = parse_definitions_text("ndb", &line).unwrap();
+        for _ in 0..40 {
+            let len = rnd(24) as usize;
+            let data: Vec<u8> = (0..len).map(|_| [b'A', b'B', b'C', b'D', b'Q'][rnd(5) as usize]).collect();
+            let want = re.is_match(&data);
+            let got = defs.scan_bytes(&data).is_some();
+            assert_eq!(got, want, "{line} on {:?} (regex {re})", String::from_utf8_lossy(&data));
+            checked += 1;
+        }
+    }
+    assert!(checked > 5000, "{checked}");
+}
+
+/// Anchors at every position relative to the 8-byte blocks of the 4-gram filter, with enough
+/// distinct anchors that the bitmap path (not memmem) runs.
+#[test]
+fn anchors_at_every_block_position() {
+    let defs = ndb("A:0:*:41424344\nB:0:*:45464748\nC:0:*:494a4b4c\nD:0:*:4d4e4f50\nE:0:*:51525354");
+    for lead in 0..20 {
+        for trail in 0..10 {
+            for (sig, pat) in [("A", b"ABCD"), ("E", b"QRST")] {
+                let mut c = vec![b'.'; lead];
+                c.extend_from_slice(pat);
+                c.extend(std::iter::repeat_n(b'.', trail));
+                assert_eq!(name_of(&defs, &c).as_deref(), Some(sig), "{lead} {trail}");
+                c[lead + 3] = b'x';
+                assert_eq!(name_of(&defs, &c), None, "{lead} {trail}");
+            }
+        }
+    }
 }

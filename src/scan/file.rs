@@ -69,6 +69,9 @@ pub enum FileOutcome {
 }
 
 /// Scans the regular file at `path` (never follows a symlink, skips special files).
+///
+/// `Skipped` reasons: `vanished`, `symbolic link`, `directory`, `fifo`, `socket`,
+/// `character device`, `block device`, `not a regular file`.
 pub fn scan_file(path: &Path, defs: &Definitions, opts: &FileScanOptions) -> FileOutcome {
     match std::fs::symlink_metadata(path) {
         Ok(meta) => {
@@ -92,7 +95,7 @@ pub fn scan_file(path: &Path, defs: &Definitions, opts: &FileScanOptions) -> Fil
 
     let mut buf = READ_BUFFER.with(|b| b.take());
     buf.clear();
-    let outcome = match read_bounded(&file, meta.len(), &mut buf) {
+    let outcome = match read_bounded(&file, meta.len(), MAX_SCAN_BYTES, &mut buf) {
         Ok(()) => scan_content(&buf, path, defs, opts),
         Err(e) => io_outcome(&e, "read"),
     };
@@ -156,11 +159,11 @@ fn open(path: &Path) -> io::Result<File> {
     }
 }
 
-fn read_bounded(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-    let want = size.min(MAX_SCAN_BYTES) as usize;
-    // The size is a hint (the file may grow or shrink while read).
-    let _ = buf.try_reserve(want);
-    file.take(MAX_SCAN_BYTES).read_to_end(buf).map(|_| ())
+/// Reads at most `max` bytes of `file`; `size` (from fstat) is only a capacity hint, the file
+/// may grow or shrink while it is read.
+fn read_bounded(file: &File, size: u64, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    let _ = buf.try_reserve(size.min(max) as usize);
+    file.take(max).read_to_end(buf).map(|_| ())
 }
 
 fn not_regular(meta: &Metadata) -> Option<String> {
@@ -203,7 +206,6 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::engine::EICAR_THREAT_NAME;
 
     const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
@@ -243,11 +245,11 @@ mod tests {
         p
     }
 
+    /// The engine's own EICAR detection (whatever it names it), found at `inner`.
     fn eicar_at(inner: Option<&str>) -> FileOutcome {
-        FileOutcome::Detected {
-            detection: Detection { threat_name: EICAR_THREAT_NAME.into(), threat_type: ThreatType::Virus },
-            inner: inner.map(str::to_string),
-        }
+        let detection = Definitions::builtin().scan_bytes(EICAR).expect("the engine detects EICAR");
+        assert_ne!(detection.threat_type, ThreatType::ArchiveBomb);
+        FileOutcome::Detected { detection, inner: inner.map(str::to_string) }
     }
 
     #[test]
@@ -337,9 +339,26 @@ mod tests {
         }
         if !nix::unistd::geteuid().is_root() {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0)).unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
             assert!(matches!(scan(&f, true), FileOutcome::Error(_)));
         }
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sparse");
+        let f = File::create(&p).unwrap();
+        f.set_len(1 << 30).unwrap(); // sparse: no disk used
+        let f = File::open(&p).unwrap();
+        let mut buf = Vec::new();
+        read_bounded(&f, 1 << 30, 4096, &mut buf).unwrap();
+        assert_eq!(buf.len(), 4096);
+        // A file smaller than its (stale) size hint is read to its end.
+        let small = write(dir.path(), OsStr::new("small"), b"abc");
+        let mut buf = Vec::new();
+        read_bounded(&File::open(&small).unwrap(), 1 << 20, MAX_SCAN_BYTES, &mut buf).unwrap();
+        assert_eq!(buf, b"abc");
     }
 
     #[test]

@@ -12,14 +12,26 @@ use crate::util;
 /// What building the release binaries needs: a C compiler and linker (bundled SQLite,
 /// libfuzzer-sys) and pkg-config for `-sys` crates.
 pub const BUILD: &[Package] = &[
-    Package { name: "build-essential", command: "cc" },
-    Package { name: "pkg-config", command: "pkg-config" },
+    Package {
+        name: "build-essential",
+        command: "cc",
+    },
+    Package {
+        name: "pkg-config",
+        command: "pkg-config",
+    },
 ];
 
 /// The real peers the tests and benchmarks compare against.
 pub const TEST: &[Package] = &[
-    Package { name: "clamav", command: "clamscan" },
-    Package { name: "yara", command: "yara" },
+    Package {
+        name: "clamav",
+        command: "clamscan",
+    },
+    Package {
+        name: "yara",
+        command: "yara",
+    },
 ];
 
 /// A Debian package and a command that shows it is usable.
@@ -48,13 +60,24 @@ pub fn ensure(packages: &[Package]) -> Result<()> {
         names.join(" ")
     );
     if util::which("apt-get").is_none() {
-        bail!("missing tools: {}; this is not a Debian-like system, install them by hand", names.join(", "));
+        bail!(
+            "missing tools: {}; this is not a Debian-like system, install them by hand",
+            names.join(", ")
+        );
     }
     if !util::is_root() {
-        bail!("missing Debian packages: {}; run as root: {install}", names.join(" "));
+        bail!(
+            "missing Debian packages: {}; run as root: {install}",
+            names.join(" ")
+        );
     }
     eprintln!("deps: installing {}", names.join(" "));
-    util::run(Command::new("apt-get").arg("update").arg("-q").env("DEBIAN_FRONTEND", "noninteractive"))?;
+    util::run(
+        Command::new("apt-get")
+            .arg("update")
+            .arg("-q")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
     util::run(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
@@ -95,6 +118,9 @@ fn dpkg_installed(packages: &[Package]) -> Vec<&'static str> {
     packages
         .iter()
         .map(|p| p.name)
-        .filter(|name| out.lines().any(|l| l.split_once(' ') == Some((name, "installed"))))
+        .filter(|name| {
+            out.lines()
+                .any(|l| l.split_once(' ') == Some((name, "installed")))
+        })
         .collect()
 }

@@ -29,14 +29,29 @@ pub fn run() -> Result<()> {
     let release = util::target_dir().join("release");
     for bin in BINARIES {
         let (from, to) = (release.join(bin), dist.join("bin").join(bin));
-        fs::copy(&from, &to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
+        fs::copy(&from, &to)
+            .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
     }
     let mdatp = dist.join("bin/mdatp");
-    generate(&mdatp, &["__completions", "bash"], &dist.join("completions/mdatp.bash"))?;
-    generate(&mdatp, &["__completions", "zsh"], &dist.join("completions/_mdatp"))?;
+    generate(
+        &mdatp,
+        &["__completions", "bash"],
+        &dist.join("completions/mdatp.bash"),
+    )?;
+    generate(
+        &mdatp,
+        &["__completions", "zsh"],
+        &dist.join("completions/_mdatp"),
+    )?;
     generate(&mdatp, &["__manpage"], &dist.join("man/mdatp.1"))?;
     eprintln!("dist: wrote {}", dist.display());
-    for entry in ["bin/wdavdaemon", "bin/mdatp", "completions/mdatp.bash", "completions/_mdatp", "man/mdatp.1"] {
+    for entry in [
+        "bin/wdavdaemon",
+        "bin/mdatp",
+        "completions/mdatp.bash",
+        "completions/_mdatp",
+        "man/mdatp.1",
+    ] {
         let len = fs::metadata(dist.join(entry)).map(|m| m.len()).unwrap_or(0);
         eprintln!("  {entry:<24} {len:>10} bytes");
     }
@@ -53,7 +68,9 @@ fn generate(mdatp: &Path, args: &[&str], out: &Path) -> Result<()> {
     let mut cmd = Command::new(mdatp);
     cmd.args(args);
     let shown = format!("mdatp {}", args.join(" "));
-    let res = cmd.output().with_context(|| format!("cannot run {}", mdatp.display()))?;
+    let res = cmd
+        .output()
+        .with_context(|| format!("cannot run {}", mdatp.display()))?;
     if !res.status.success() || res.stdout.is_empty() {
         bail!(
             "`{shown}` failed ({}, {} bytes of output): the built mdatp must provide the hidden \

@@ -54,7 +54,9 @@ fn parse_bench_scan(mut rest: &[&str]) -> Result<bench::scan::Options> {
     while let Some((flag, tail)) = rest.split_first() {
         rest = tail;
         let mut value = || -> Result<&str> {
-            let (v, tail) = rest.split_first().with_context(|| format!("{flag} needs a value"))?;
+            let (v, tail) = rest
+                .split_first()
+                .with_context(|| format!("{flag} needs a value"))?;
             rest = tail;
             Ok(v)
         };

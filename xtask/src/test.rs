@@ -27,14 +27,22 @@ pub fn run() -> Result<()> {
         match (build, peers) {
             (Err(e), _) => Outcome::Failed(format!("{e:#}")),
             (Ok(()), Err(e)) if ci => Outcome::Failed(format!("{e:#}")),
-            (Ok(()), Err(e)) => Outcome::NotRun(format!("peers not installed ({e:#}); tests that need them say so")),
+            (Ok(()), Err(e)) => Outcome::NotRun(format!(
+                "peers not installed ({e:#}); tests that need them say so"
+            )),
             (Ok(()), Ok(())) => Outcome::Ok,
         },
     ));
 
-    results.push(("cargo test --workspace", step(util::run(util::cargo().args(["test", "--workspace"])))));
+    results.push((
+        "cargo test --workspace",
+        step(util::run(util::cargo().args(["test", "--workspace"]))),
+    ));
 
-    let opts = bench::scan::Options { quick: true, ..Default::default() };
+    let opts = bench::scan::Options {
+        quick: true,
+        ..Default::default()
+    };
     results.push((
         "bench scan --quick",
         match bench::scan::bench(&opts) {
@@ -48,16 +56,32 @@ pub fn run() -> Result<()> {
     results.push((
         "fuzz crate build",
         if fuzz.is_file() {
-            // The shared target dir lets it reuse the dependencies `cargo test` just built.
+            // The fuzz crate is its own workspace. Seeding its lock file from the main one keeps
+            // the same dependency versions, so with the shared target dir it reuses what
+            // `cargo test` just built instead of resolving (and compiling) newer ones.
+            let lock = fuzz.with_file_name("Cargo.lock");
+            if !lock.exists() {
+                if let Err(e) = std::fs::copy(util::project_root().join("Cargo.lock"), &lock) {
+                    eprintln!("test: cannot seed {}: {e}", lock.display());
+                }
+            }
             step(util::run(
-                util::cargo().arg("build").arg("--manifest-path").arg(&fuzz).arg("--target-dir").arg(util::target_dir()),
+                util::cargo()
+                    .arg("build")
+                    .arg("--manifest-path")
+                    .arg(&fuzz)
+                    .arg("--target-dir")
+                    .arg(util::target_dir()),
             ))
         } else {
             Outcome::NotRun("no fuzz/ crate yet".into())
         },
     ));
 
-    eprintln!("\n== cargo xtask test: summary{} ==", if ci { " (CI=true)" } else { "" });
+    eprintln!(
+        "\n== cargo xtask test: summary{} ==",
+        if ci { " (CI=true)" } else { "" }
+    );
     let mut failed = 0;
     for (name, outcome) in &results {
         match outcome {

@@ -14,7 +14,10 @@ use anyhow::{bail, Context, Result};
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` or `target/` under the workspace root.
@@ -46,10 +49,14 @@ pub fn is_root() -> bool {
 /// The full path of `name` found on `$PATH`, like `command -v`.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| {
-        use std::os::unix::fs::PermissionsExt;
-        p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-    })
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
 }
 
 /// How a command is shown to the user: `prog arg arg`.
@@ -65,7 +72,9 @@ pub fn display(cmd: &Command) -> String {
 /// Runs `cmd` with inherited stdio, echoing it first; fails on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {}", display(cmd));
-    let status = cmd.status().with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{}`", display(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", display(cmd));
     }
@@ -96,6 +105,8 @@ pub struct Finished {
     pub wall: Duration,
     /// Peak resident set size of the child, in KiB (`ru_maxrss`).
     pub max_rss_kib: u64,
+    /// User plus system CPU time of the child (and of the children it waited for).
+    pub cpu: Duration,
     /// Killed (SIGKILL) because it ran longer than its timeout.
     pub timed_out: bool,
 }
@@ -103,12 +114,19 @@ pub struct Finished {
 /// Spawns `cmd` with stdout and stderr sent to files, waits for it (killing it after
 /// `timeout`) and returns its exit code, wall time and peak RSS. Files, not pipes, so a chatty
 /// child can never block.
-pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path, timeout: Duration) -> Result<Finished> {
+pub fn run_measured(
+    cmd: &mut Command,
+    stdout: &Path,
+    stderr: &Path,
+    timeout: Duration,
+) -> Result<Finished> {
     let out = std::fs::File::create(stdout).with_context(|| stdout.display().to_string())?;
     let err = std::fs::File::create(stderr).with_context(|| stderr.display().to_string())?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let start = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", display(cmd)))?;
     let pid = child.id() as libc::pid_t;
 
     // The watchdog kills the child only while `done` is false, i.e. before we reap it below, so
@@ -137,7 +155,14 @@ pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path, timeout: Du
         // SAFETY: siginfo_t is a plain C struct for which all-zero bytes are a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: `pid` is our own child, not yet reaped; `info` is valid for writes.
-        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
         if r == 0 {
             break;
         }
@@ -169,8 +194,35 @@ pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path, timeout: Du
         }
     }
     drop(child);
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
-    Ok(Finished { code, wall, max_rss_kib: usage.ru_maxrss as u64, timed_out: timed_out.load(Ordering::SeqCst) })
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    Ok(Finished {
+        code,
+        wall,
+        max_rss_kib: usage.ru_maxrss as u64,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        timed_out: timed_out.load(Ordering::SeqCst),
+    })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// CPU time (user + system) that process `pid` has used so far, from `/proc/PID/stat`.
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| Duration::from_secs_f64(ticks as f64 / hz as f64))
 }
 
 /// Sends `signal` to `pid`; errors (the process is already gone) are ignored.
@@ -204,7 +256,9 @@ impl Rng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng { s: [next(), next(), next(), next()] }
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -47,7 +47,15 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { quick: false, seed: 1, tools: Tools { clamscan: true, yara: true, ours: true } }
+        Options {
+            quick: false,
+            seed: 1,
+            tools: Tools {
+                clamscan: true,
+                yara: true,
+                ours: true,
+            },
+        }
     }
 }
 
@@ -61,7 +69,11 @@ pub struct Tools {
 
 impl Tools {
     pub fn parse(list: &str) -> Result<Tools> {
-        let mut t = Tools { clamscan: false, yara: false, ours: false };
+        let mut t = Tools {
+            clamscan: false,
+            yara: false,
+            ours: false,
+        };
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
                 "clamscan" => t.clamscan = true,
@@ -118,7 +130,11 @@ const QUICK: Params = Params {
     planted_body: 30,
 };
 
-const REAL_ROOTS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/share/doc", "/usr/include"];
+const REAL_ROOTS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/share/doc",
+    "/usr/include",
+];
 
 /// `cargo xtask bench scan`: runs the benchmark and prints what was not run.
 pub fn run(opts: &Options) -> Result<()> {
@@ -167,14 +183,22 @@ pub fn bench(opts: &Options) -> Result<Vec<String>> {
         set.expected_yara.len()
     );
 
+    let loadavg_before = loadavg();
     let mut rows = vec![read_all(&set)?];
     let peer = |tool: &str, wanted: bool, not_run: &mut Vec<String>, failures: &mut Vec<String>| {
         if !wanted {
             not_run.push(format!("{tool}: left out by --tools"));
             false
         } else if util::which(tool).is_none() {
-            let msg = format!("{tool}: not installed (Debian package `{}`)", if tool == "yara" { "yara" } else { "clamav" });
-            if util::is_ci() { failures.push(msg) } else { not_run.push(msg) }
+            let msg = format!(
+                "{tool}: not installed (Debian package `{}`)",
+                if tool == "yara" { "yara" } else { "clamav" }
+            );
+            if util::is_ci() {
+                failures.push(msg)
+            } else {
+                not_run.push(msg)
+            }
             false
         } else {
             true
@@ -203,7 +227,10 @@ pub fn bench(opts: &Options) -> Result<Vec<String>> {
             for (t, threads) in [1, 2].into_iter().enumerate() {
                 match run_ours(&set, &out, sigs, threads) {
                     Ok(row) => ours_rows[s][t] = Some(push(&mut rows, row)),
-                    Err(e) => failures.push(format!("ours ({} set, {threads} thread(s)): {e:#}", sigs.name())),
+                    Err(e) => failures.push(format!(
+                        "ours ({} set, {threads} thread(s)): {e:#}",
+                        sigs.name()
+                    )),
                 }
             }
         }
@@ -245,25 +272,51 @@ pub fn bench(opts: &Options) -> Result<Vec<String>> {
     for row in &rows {
         if let Some(d) = &row.vs_planted {
             if !d.is_empty() {
-                failures.push(format!("{}: detections differ from the planted files: {d}", row.label()));
+                failures.push(format!(
+                    "{}: detections differ from the planted files: {d}",
+                    row.label()
+                ));
             }
         }
         if let Some((peer, d)) = &row.vs_peer {
             if !d.is_empty() {
-                failures.push(format!("{}: detections differ from {peer}: {d}", row.label()));
+                failures.push(format!(
+                    "{}: detections differ from {peer}: {d}",
+                    row.label()
+                ));
             }
         }
     }
 
     let ratios = ratios(&rows, clam_row, yara_rows, ours_rows);
-    let report = Report { p, seed: opts.seed, set: &set, rows: &rows, ratios: &ratios, failures: &failures, not_run: &not_run };
+    let report = Report {
+        p,
+        seed: opts.seed,
+        set: &set,
+        rows: &rows,
+        ratios: &ratios,
+        failures: &failures,
+        not_run: &not_run,
+        loadavg_before,
+        loadavg_after: loadavg(),
+    };
     let md = report.markdown();
     fs::write(dir.join("report.md"), &md)?;
-    fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report.json())? + "\n")?;
+    fs::write(
+        dir.join("report.json"),
+        serde_json::to_string_pretty(&report.json())? + "\n",
+    )?;
     println!("{md}");
-    eprintln!("bench scan: wrote {} and report.json", dir.join("report.md").display());
+    eprintln!(
+        "bench scan: wrote {} and report.json",
+        dir.join("report.md").display()
+    );
     if !failures.is_empty() {
-        bail!("bench scan: {} problem(s):\n  - {}", failures.len(), failures.join("\n  - "));
+        bail!(
+            "bench scan: {} problem(s):\n  - {}",
+            failures.len(),
+            failures.join("\n  - ")
+        );
     }
     Ok(not_run)
 }
@@ -313,7 +366,13 @@ fn prepare(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
     let start = Instant::now();
     let set = generate(dir, p, seed)?;
     let rel = |s: &BTreeSet<String>| -> Vec<String> {
-        s.iter().map(|x| x.strip_prefix(&format!("{}/", set.corpus.display())).unwrap_or(x).to_string()).collect()
+        s.iter()
+            .map(|x| {
+                x.strip_prefix(&format!("{}/", set.corpus.display()))
+                    .unwrap_or(x)
+                    .to_string()
+            })
+            .collect()
     };
     let manifest = json!({
         "generator": GENERATOR,
@@ -324,21 +383,34 @@ fn prepare(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
         "expected_clamav": rel(&set.expected_clamav),
         "expected_yara": rel(&set.expected_yara),
     });
-    fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")?;
-    eprintln!("bench scan: generated the corpus and signatures in {:.1} s", start.elapsed().as_secs_f64());
+    fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    eprintln!(
+        "bench scan: generated the corpus and signatures in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(set)
 }
 
 fn sig_paths(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let clam = dir.join("sigs/clamav");
     (
-        vec![clam.join("bench.hdb"), clam.join("bench.hsb"), clam.join("bench.ndb")],
+        vec![
+            clam.join("bench.hdb"),
+            clam.join("bench.hsb"),
+            clam.join("bench.ndb"),
+        ],
         vec![dir.join("sigs/yara/bench.yar")],
     )
 }
 
 fn cached(dir: &Path, m: &Value, p: &Params, seed: u64) -> Option<Set> {
-    if m["generator"].as_u64()? != GENERATOR || m["seed"].as_u64()? != seed || m["mode"].as_str()? != p.mode {
+    if m["generator"].as_u64()? != GENERATOR
+        || m["seed"].as_u64()? != seed
+        || m["mode"].as_str()? != p.mode
+    {
         return None;
     }
     let corpus = dir.join("corpus").canonicalize().ok()?;
@@ -353,7 +425,10 @@ fn cached(dir: &Path, m: &Value, p: &Params, seed: u64) -> Option<Set> {
         return None;
     }
     let abs = |v: &Value| -> Option<BTreeSet<String>> {
-        v.as_array()?.iter().map(|x| Some(format!("{}/{}", corpus.display(), x.as_str()?))).collect()
+        v.as_array()?
+            .iter()
+            .map(|x| Some(format!("{}/{}", corpus.display(), x.as_str()?)))
+            .collect()
     };
     Some(Set {
         expected_clamav: abs(&m["expected_clamav"])?,
@@ -520,7 +595,11 @@ fn generate(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
         roots.extend(perl);
     }
     for root in roots.iter().filter(|r| r.is_dir()) {
-        candidates.extend(walk(root)?.into_iter().filter(|(_, len)| (1..=p.max_real_file).contains(len)));
+        candidates.extend(
+            walk(root)?
+                .into_iter()
+                .filter(|(_, len)| (1..=p.max_real_file).contains(len)),
+        );
     }
     real_rng.shuffle(&mut candidates);
     let real_files_max = (p.files as f64 * p.real_share) as usize;
@@ -546,7 +625,10 @@ fn generate(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
     }
 
     // Generated files fill the rest: sizes mostly small, a few of several MB, scaled to the budget.
-    let n_gen = p.files.saturating_sub(real_files).max(p.planted_md5 + p.planted_sha256 + p.planted_body);
+    let n_gen = p
+        .files
+        .saturating_sub(real_files)
+        .max(p.planted_md5 + p.planted_sha256 + p.planted_body);
     let gen_budget = p.bytes.saturating_sub(real_bytes).max(n_gen as u64 * 4096);
     let mut raw: Vec<f64> = (0..n_gen)
         .map(|_| {
@@ -561,7 +643,8 @@ fn generate(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
         })
         .collect();
     let scale = gen_budget as f64 / raw.iter().sum::<f64>();
-    raw.iter_mut().for_each(|s| *s = (*s * scale).clamp(32.0, (32 << 20) as f64));
+    raw.iter_mut()
+        .for_each(|s| *s = (*s * scale).clamp(32.0, (32 << 20) as f64));
     let mut gen: Vec<GenFile> = raw
         .into_iter()
         .enumerate()
@@ -576,14 +659,22 @@ fn generate(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
                 Kind::Binary => "bin",
                 Kind::Sparse => "dat",
             };
-            GenFile { rel: format!("gen/d{:03}/f{i:05}.{ext}", i / 100), size: size as u64, kind, plant: Plant::None }
+            GenFile {
+                rel: format!("gen/d{:03}/f{i:05}.{ext}", i / 100),
+                size: size as u64,
+                kind,
+                plant: Plant::None,
+            }
         })
         .collect();
     let mut eligible: Vec<usize> = (0..gen.len()).filter(|&i| gen[i].size >= 1024).collect();
     gen_rng.shuffle(&mut eligible);
     let wanted = p.planted_body + p.planted_md5 + p.planted_sha256;
     if eligible.len() < wanted {
-        bail!("only {} generated files of 1 KiB or more, {wanted} needed for planting", eligible.len());
+        bail!(
+            "only {} generated files of 1 KiB or more, {wanted} needed for planting",
+            eligible.len()
+        );
     }
     for (k, &i) in eligible[..wanted].iter().enumerate() {
         gen[i].plant = if k < p.planted_body {
@@ -597,7 +688,11 @@ fn generate(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
 
     let patterns: Vec<Vec<Tok>> = (0..p.ndb).map(|_| gen_pattern(&mut pat_rng)).collect();
     let words: Vec<String> = (0..2048)
-        .map(|_| (0..gen_rng.range(2, 10)).map(|_| (b'a' + gen_rng.below(26) as u8) as char).collect())
+        .map(|_| {
+            (0..gen_rng.range(2, 10))
+                .map(|_| (b'a' + gen_rng.below(26) as u8) as char)
+                .collect()
+        })
         .collect();
     let mut expected_clamav = BTreeSet::new();
     let mut expected_yara = BTreeSet::new();
@@ -659,7 +754,12 @@ fn generate(dir: &Path, p: &Params, seed: u64) -> Result<Set> {
     let (mut ndb, mut yar) = (String::new(), String::new());
     for (i, toks) in patterns.iter().enumerate() {
         writeln!(ndb, "Bench.Body.{i:05}:0:*:{}", clamav_hex(toks)).unwrap();
-        writeln!(yar, "rule bench_body_{i:05} {{ strings: $a = {{ {} }} condition: $a }}", yara_hex(toks)).unwrap();
+        writeln!(
+            yar,
+            "rule bench_body_{i:05} {{ strings: $a = {{ {} }} condition: $a }}",
+            yara_hex(toks)
+        )
+        .unwrap();
     }
     fs::write(sigs.join("clamav/bench.ndb"), ndb)?;
     fs::write(sigs.join("yara/bench.yar"), yar)?;
@@ -721,7 +821,11 @@ fn plant_body(data: &mut [u8], patterns: &[Vec<Tok>], rng: &mut Rng) {
         let second = instantiate(&patterns[rng.below(patterns.len() as u64) as usize], rng);
         let m = second.len();
         let half = len / 2;
-        let at2 = if at + n <= half { half + rng.below((len - half - m) as u64) as usize } else { rng.below((half - m) as u64) as usize };
+        let at2 = if at + n <= half {
+            half + rng.below((len - half - m) as u64) as usize
+        } else {
+            rng.below((half - m) as u64) as usize
+        };
         data[at2..at2 + m].copy_from_slice(&second);
     }
 }
@@ -732,11 +836,22 @@ fn hashes(tool: &str, files: &[PathBuf]) -> Result<Vec<(String, u64)>> {
         return Ok(Vec::new());
     }
     let out = util::output(Command::new(tool).args(files))?;
-    let digests: Vec<&str> = out.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let digests: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     if digests.len() != files.len() {
-        bail!("{tool} printed {} digests for {} files", digests.len(), files.len());
+        bail!(
+            "{tool} printed {} digests for {} files",
+            digests.len(),
+            files.len()
+        );
     }
-    files.iter().zip(digests).map(|(f, d)| Ok((d.to_string(), fs::metadata(f)?.len()))).collect()
+    files
+        .iter()
+        .zip(digests)
+        .map(|(f, d)| Ok((d.to_string(), fs::metadata(f)?.len())))
+        .collect()
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -783,6 +898,9 @@ struct Row {
     /// Whole command, peers only.
     wall: Option<Duration>,
     rss_kib: Option<u64>,
+    /// CPU time of the scan (peers: whole command minus load; ours: the daemon's and the CLI's
+    /// CPU time during `mdatp scan custom`). Less sensitive than wall time to a busy machine.
+    cpu: Option<Duration>,
     files_scanned: Option<u64>,
     detected: Option<BTreeSet<String>>,
     vs_planted: Option<Diff>,
@@ -794,8 +912,18 @@ impl Row {
     fn label(&self) -> String {
         match self.sigs {
             Sigs::None => self.tool.clone(),
-            _ => format!("{} ({} set, {} thread{})", self.tool, self.sigs.name(), self.threads, if self.threads == 1 { "" } else { "s" }),
+            _ => format!(
+                "{} ({} set, {} thread{})",
+                self.tool,
+                self.sigs.name(),
+                self.threads,
+                if self.threads == 1 { "" } else { "s" }
+            ),
         }
+    }
+    /// Megabytes per CPU second: how much one core gets through.
+    fn mb_per_cpu_s(&self) -> Option<f64> {
+        Some(self.bytes as f64 / 1e6 / self.cpu?.as_secs_f64().max(1e-6))
     }
     fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.scan.as_secs_f64().max(1e-6)
@@ -859,6 +987,7 @@ fn read_all(set: &Set) -> Result<Row> {
         scan: start.elapsed(),
         wall: None,
         rss_kib: None,
+        cpu: None,
         files_scanned: Some(files.len() as u64),
         detected: None,
         vs_planted: None,
@@ -868,29 +997,62 @@ fn read_all(set: &Set) -> Result<Row> {
 }
 
 /// Runs a peer on the corpus and on an empty directory (its load time).
-fn run_peer(out: &Path, name: &str, cmd: impl Fn(&Path) -> Command, ok_codes: &[i32], set: &Set) -> Result<(util::Finished, util::Finished, String)> {
+fn run_peer(
+    out: &Path,
+    name: &str,
+    cmd: impl Fn(&Path) -> Command,
+    ok_codes: &[i32],
+    set: &Set,
+) -> Result<(util::Finished, util::Finished, String)> {
     let (corpus, timeout) = (&set.corpus, set.timeout());
     let empty = out.join("empty");
     fs::create_dir_all(&empty)?;
-    let (so, se) = (out.join(format!("{name}.load.stdout")), out.join(format!("{name}.load.stderr")));
+    let (so, se) = (
+        out.join(format!("{name}.load.stdout")),
+        out.join(format!("{name}.load.stderr")),
+    );
     let load = util::run_measured(&mut cmd(&empty), &so, &se, Duration::from_secs(300))?;
     if load.timed_out || !ok_codes.contains(&load.code) {
-        bail!("`{}` exited with {}: {}", util::display(&cmd(&empty)), load.code, util::tail(&se, 5));
+        bail!(
+            "`{}` exited with {}: {}",
+            util::display(&cmd(&empty)),
+            load.code,
+            util::tail(&se, 5)
+        );
     }
-    let (so, se) = (out.join(format!("{name}.stdout")), out.join(format!("{name}.stderr")));
+    let (so, se) = (
+        out.join(format!("{name}.stdout")),
+        out.join(format!("{name}.stderr")),
+    );
     eprintln!("$ {}", util::display(&cmd(corpus)));
     let scan = util::run_measured(&mut cmd(corpus), &so, &se, timeout)?;
     if scan.timed_out {
-        bail!("`{}` ran longer than {timeout:?} and was killed", util::display(&cmd(corpus)));
+        bail!(
+            "`{}` ran longer than {timeout:?} and was killed",
+            util::display(&cmd(corpus))
+        );
     }
     if !ok_codes.contains(&scan.code) {
-        bail!("`{}` exited with {}: {}", util::display(&cmd(corpus)), scan.code, util::tail(&se, 5));
+        bail!(
+            "`{}` exited with {}: {}",
+            util::display(&cmd(corpus)),
+            scan.code,
+            util::tail(&se, 5)
+        );
     }
     let stdout = String::from_utf8_lossy(&fs::read(&so)?).into_owned();
     Ok((load, scan, stdout))
 }
 
-fn peer_row(tool: String, sigs: Sigs, threads: u32, load: util::Finished, scan: util::Finished, detected: BTreeSet<String>, bytes: u64) -> Row {
+fn peer_row(
+    tool: String,
+    sigs: Sigs,
+    threads: u32,
+    load: util::Finished,
+    scan: util::Finished,
+    detected: BTreeSet<String>,
+    bytes: u64,
+) -> Row {
     Row {
         tool,
         sigs,
@@ -899,6 +1061,7 @@ fn peer_row(tool: String, sigs: Sigs, threads: u32, load: util::Finished, scan: 
         scan: scan.wall.saturating_sub(load.wall),
         wall: Some(scan.wall),
         rss_kib: Some(scan.max_rss_kib),
+        cpu: Some(scan.cpu.saturating_sub(load.cpu)),
         files_scanned: None,
         detected: Some(detected),
         vs_planted: None,
@@ -911,20 +1074,34 @@ fn run_clamscan(set: &Set, out: &Path) -> Result<Row> {
     let db = set.clamav_sigs[0].parent().unwrap().to_path_buf();
     let cmd = |target: &Path| {
         let mut c = Command::new("clamscan");
-        c.args(["-r", "--no-summary", "--infected", "-d"]).arg(&db).arg(target);
+        c.args(["-r", "--no-summary", "--infected", "-d"])
+            .arg(&db)
+            .arg(target);
         c
     };
     // 0: nothing found, 1: something found, 2: an error.
     let (load, scan, stdout) = run_peer(out, "clamscan", cmd, &[0, 1], set)?;
     let detected = parse_clamscan(&stdout);
-    Ok(peer_row("clamscan".into(), Sigs::Clamav, 1, load, scan, detected, set.bytes))
+    Ok(peer_row(
+        "clamscan".into(),
+        Sigs::Clamav,
+        1,
+        load,
+        scan,
+        detected,
+        set.bytes,
+    ))
 }
 
 /// `PATH: NAME FOUND` lines (ClamAV appends `.UNOFFICIAL` to names from custom databases).
 fn parse_clamscan(stdout: &str) -> BTreeSet<String> {
     stdout
         .lines()
-        .filter_map(|l| l.strip_suffix(" FOUND")?.rsplit_once(": ").map(|(path, _name)| path.to_string()))
+        .filter_map(|l| {
+            l.strip_suffix(" FOUND")?
+                .rsplit_once(": ")
+                .map(|(path, _name)| path.to_string())
+        })
         .collect()
 }
 
@@ -933,17 +1110,30 @@ fn run_yara(set: &Set, out: &Path, threads: u32) -> Result<Row> {
     // -N: do not follow symlinks (like clamscan and us), -w: no warnings on stdout/stderr.
     let cmd = |target: &Path| {
         let mut c = Command::new("yara");
-        c.args(["-r", "-N", "-w", "-p", &threads.to_string()]).arg(&rules).arg(target);
+        c.args(["-r", "-N", "-w", "-p", &threads.to_string()])
+            .arg(&rules)
+            .arg(target);
         c
     };
     let (load, scan, stdout) = run_peer(out, &format!("yara-p{threads}"), cmd, &[0], set)?;
     let detected = parse_yara(&stdout);
-    Ok(peer_row(format!("yara -p {threads}"), Sigs::Yara, threads, load, scan, detected, set.bytes))
+    Ok(peer_row(
+        format!("yara -p {threads}"),
+        Sigs::Yara,
+        threads,
+        load,
+        scan,
+        detected,
+        set.bytes,
+    ))
 }
 
 /// `RULE PATH` lines.
 fn parse_yara(stdout: &str) -> BTreeSet<String> {
-    stdout.lines().filter_map(|l| l.split_once(' ').map(|(_rule, path)| path.to_string())).collect()
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_rule, path)| path.to_string()))
+        .collect()
 }
 
 /// A `wdavdaemon` running in the foreground under its own `MDATP_ROOT`; stopped on drop.
@@ -968,9 +1158,19 @@ impl Daemon {
         let log = root.join("wdavdaemon.log");
         let file = fs::File::create(&log)?;
         let mut cmd = Command::new(release.join("wdavdaemon"));
-        cmd.env("MDATP_ROOT", &root).stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
-        let child = cmd.spawn().with_context(|| format!("cannot start {}", util::display(&cmd)))?;
-        let mut d = Daemon { child, root, log, mdatp: release.join("mdatp") };
+        cmd.env("MDATP_ROOT", &root)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", util::display(&cmd)))?;
+        let mut d = Daemon {
+            child,
+            root,
+            log,
+            mdatp: release.join("mdatp"),
+        };
         d.wait_healthy(Duration::from_secs(30))?;
         Ok(d)
     }
@@ -991,7 +1191,11 @@ impl Daemon {
             bail!(
                 "`mdatp {}` {}: {}\ndaemon log:\n{}",
                 args.join(" "),
-                if done.timed_out { format!("did not finish within {timeout:?}") } else { format!("exited with {}", done.code) },
+                if done.timed_out {
+                    format!("did not finish within {timeout:?}")
+                } else {
+                    format!("exited with {}", done.code)
+                },
                 util::tail(&se, 5),
                 util::tail(&self.log, 10)
             );
@@ -1008,9 +1212,15 @@ impl Daemon {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("wdavdaemon exited ({status}) before it answered `mdatp health`; its log:\n{}", util::tail(&self.log, 20));
+                bail!(
+                    "wdavdaemon exited ({status}) before it answered `mdatp health`; its log:\n{}",
+                    util::tail(&self.log, 20)
+                );
             }
-            if self.mdatp_within(&["health", "--field", "healthy"], Duration::from_secs(5)).is_ok() {
+            if self
+                .mdatp_within(&["health", "--field", "healthy"], Duration::from_secs(5))
+                .is_ok()
+            {
                 return Ok(());
             }
             if start.elapsed() > timeout {
@@ -1023,7 +1233,14 @@ impl Daemon {
     /// Peak RSS of the daemon so far (VmHWM), in KiB.
     fn vm_hwm_kib(&self) -> Option<u64> {
         let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        status.lines().find_map(|l| {
+            l.strip_prefix("VmHWM:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 }
 
@@ -1046,37 +1263,76 @@ impl Drop for Daemon {
 }
 
 fn run_ours(set: &Set, out: &Path, sigs: Sigs, threads: u32) -> Result<Row> {
-    let defs = if sigs == Sigs::Yara { &set.yara_sigs } else { &set.clamav_sigs };
+    let defs = if sigs == Sigs::Yara {
+        &set.yara_sigs
+    } else {
+        &set.clamav_sigs
+    };
     let label = format!("{}-{threads}", sigs.name());
     let daemon = Daemon::start(&label, defs)?;
     daemon.mdatp(&["config", "passive-mode", "--value", "enabled"])?;
-    daemon.mdatp(&["config", "maximum-on-demand-scan-threads", "--value", &threads.to_string()])?;
+    daemon.mdatp(&[
+        "config",
+        "maximum-on-demand-scan-threads",
+        "--value",
+        &threads.to_string(),
+    ])?;
     let start = Instant::now();
     daemon.mdatp(&["definitions", "update"])?;
     let load = start.elapsed();
 
-    let (so, se) = (out.join(format!("ours-{label}.stdout")), out.join(format!("ours-{label}.stderr")));
+    let (so, se) = (
+        out.join(format!("ours-{label}.stdout")),
+        out.join(format!("ours-{label}.stderr")),
+    );
     let mut cmd = daemon.cli();
-    cmd.args(["scan", "custom", "--path"]).arg(&set.corpus).args(["--output", "json"]);
-    eprintln!("$ MDATP_ROOT={} {}", daemon.root.display(), util::display(&cmd));
+    cmd.args(["scan", "custom", "--path"])
+        .arg(&set.corpus)
+        .args(["--output", "json"]);
+    eprintln!(
+        "$ MDATP_ROOT={} {}",
+        daemon.root.display(),
+        util::display(&cmd)
+    );
+    let cpu_before = util::process_cpu(daemon.child.id());
     let scan = util::run_measured(&mut cmd, &so, &se, set.timeout())?;
+    let cpu_after = util::process_cpu(daemon.child.id());
     if scan.timed_out {
-        bail!("`mdatp scan custom` ran longer than {:?} and was killed; daemon log:\n{}", set.timeout(), util::tail(&daemon.log, 10));
+        bail!(
+            "`mdatp scan custom` ran longer than {:?} and was killed; daemon log:\n{}",
+            set.timeout(),
+            util::tail(&daemon.log, 10)
+        );
     }
     if scan.code != 0 {
-        bail!("`mdatp scan custom` exited with {}: {}; daemon log:\n{}", scan.code, util::tail(&se, 5), util::tail(&daemon.log, 10));
+        bail!(
+            "`mdatp scan custom` exited with {}: {}; daemon log:\n{}",
+            scan.code,
+            util::tail(&se, 5),
+            util::tail(&daemon.log, 10)
+        );
     }
     let text = fs::read_to_string(&so)?;
-    let summary: Value = serde_json::from_str(&text).with_context(|| format!("`mdatp scan custom --output json` printed no JSON: {text:.300}"))?;
-    let files_scanned = summary["files_scanned"].as_u64().context("scan output has no `files_scanned` number")?;
-    let threats = summary["threats_detected"].as_u64().context("scan output has no `threats_detected` number")?;
+    let summary: Value = serde_json::from_str(&text).with_context(|| {
+        format!("`mdatp scan custom --output json` printed no JSON: {text:.300}")
+    })?;
+    let files_scanned = summary["files_scanned"]
+        .as_u64()
+        .context("scan output has no `files_scanned` number")?;
+    let threats = summary["threats_detected"]
+        .as_u64()
+        .context("scan output has no `threats_detected` number")?;
 
     let list = daemon.mdatp(&["threat", "list", "--output", "json"])?;
     fs::write(out.join(format!("ours-{label}.threats.json")), &list)?;
-    let list: Value = serde_json::from_str(&list).context("`mdatp threat list --output json` printed no JSON")?;
+    let list: Value =
+        serde_json::from_str(&list).context("`mdatp threat list --output json` printed no JSON")?;
     let detected = parse_threats(&list, &set.corpus)?;
     if threats < detected.len() as u64 {
-        eprintln!("bench scan: note: scan reported {threats} threats, threat list holds {} files", detected.len());
+        eprintln!(
+            "bench scan: note: scan reported {threats} threats, threat list holds {} files",
+            detected.len()
+        );
     }
     let rss = daemon.vm_hwm_kib();
     drop(daemon);
@@ -1088,6 +1344,10 @@ fn run_ours(set: &Set, out: &Path, sigs: Sigs, threads: u32) -> Result<Row> {
         scan: scan.wall,
         wall: None,
         rss_kib: rss,
+        cpu: match (cpu_before, cpu_after) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b) + scan.cpu),
+            _ => None,
+        },
         files_scanned: Some(files_scanned),
         detected: Some(detected),
         vs_planted: None,
@@ -1098,12 +1358,20 @@ fn run_ours(set: &Set, out: &Path, sigs: Sigs, threads: u32) -> Result<Row> {
 
 /// The distinct paths of a `threat list --output json` array.
 fn parse_threats(list: &Value, corpus: &Path) -> Result<BTreeSet<String>> {
-    let items = list.as_array().context("`mdatp threat list --output json` is not a JSON array")?;
+    let items = list
+        .as_array()
+        .context("`mdatp threat list --output json` is not a JSON array")?;
     items
         .iter()
         .map(|t| {
-            let path = t["path"].as_str().with_context(|| format!("threat without a `path`: {t}"))?;
-            Ok(if path.starts_with('/') { path.to_string() } else { corpus.join(path).display().to_string() })
+            let path = t["path"]
+                .as_str()
+                .with_context(|| format!("threat without a `path`: {t}"))?;
+            Ok(if path.starts_with('/') {
+                path.to_string()
+            } else {
+                corpus.join(path).display().to_string()
+            })
         })
         .collect()
 }
@@ -1117,16 +1385,56 @@ struct Ratio {
     value: Option<f64>,
 }
 
-fn ratios(rows: &[Row], clam: Option<usize>, yara: [Option<usize>; 2], ours: [[Option<usize>; 2]; 2]) -> Vec<Ratio> {
+fn ratios(
+    rows: &[Row],
+    clam: Option<usize>,
+    yara: [Option<usize>; 2],
+    ours: [[Option<usize>; 2]; 2],
+) -> Vec<Ratio> {
     let tp = |i: Option<usize>| i.map(|i| rows[i].mb_per_s());
+    let per_cpu = |i: Option<usize>| rows[i?].mb_per_cpu_s();
     let div = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
     vec![
-        Ratio { what: "ours / clamscan, 1 thread (ClamAV set)", goal: ">= 10", value: div(tp(ours[0][0]), tp(clam)) },
-        Ratio { what: "ours / yara, 1 thread (YARA set)", goal: ">= 1", value: div(tp(ours[1][0]), tp(yara[0])) },
-        Ratio { what: "ours / yara, 2 threads (YARA set)", goal: ">= 1", value: div(tp(ours[1][1]), tp(yara[1])) },
-        Ratio { what: "ours 2 threads / 1 thread (ClamAV set)", goal: "~2", value: div(tp(ours[0][1]), tp(ours[0][0])) },
-        Ratio { what: "ours 2 threads / 1 thread (YARA set)", goal: "~2", value: div(tp(ours[1][1]), tp(ours[1][0])) },
-        Ratio { what: "yara -p 2 / -p 1", goal: "", value: div(tp(yara[1]), tp(yara[0])) },
+        Ratio {
+            what: "ours / clamscan, 1 thread (ClamAV set)",
+            goal: ">= 10",
+            value: div(tp(ours[0][0]), tp(clam)),
+        },
+        Ratio {
+            what: "ours / yara, 1 thread (YARA set)",
+            goal: ">= 1",
+            value: div(tp(ours[1][0]), tp(yara[0])),
+        },
+        Ratio {
+            what: "ours / yara, 2 threads (YARA set)",
+            goal: ">= 1",
+            value: div(tp(ours[1][1]), tp(yara[1])),
+        },
+        Ratio {
+            what: "ours 2 threads / 1 thread (ClamAV set)",
+            goal: "~2",
+            value: div(tp(ours[0][1]), tp(ours[0][0])),
+        },
+        Ratio {
+            what: "ours 2 threads / 1 thread (YARA set)",
+            goal: "~2",
+            value: div(tp(ours[1][1]), tp(ours[1][0])),
+        },
+        Ratio {
+            what: "yara -p 2 / -p 1",
+            goal: "",
+            value: div(tp(yara[1]), tp(yara[0])),
+        },
+        Ratio {
+            what: "ours / clamscan, MB per CPU second (ClamAV set, 1 thread)",
+            goal: "",
+            value: div(per_cpu(ours[0][0]), per_cpu(clam)),
+        },
+        Ratio {
+            what: "ours / yara, MB per CPU second (YARA set, 1 thread)",
+            goal: "",
+            value: div(per_cpu(ours[1][0]), per_cpu(yara[0])),
+        },
     ]
 }
 
@@ -1138,27 +1446,45 @@ struct Report<'a> {
     ratios: &'a [Ratio],
     failures: &'a [String],
     not_run: &'a [String],
+    /// `/proc/loadavg` before and after: these machines are shared, timings are noisy.
+    loadavg_before: String,
+    loadavg_after: String,
+}
+
+fn loadavg() -> String {
+    let s = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 fn version(cmd: &str, arg: &str) -> String {
-    util::output(Command::new(cmd).arg(arg)).map(|s| s.lines().next().unwrap_or("").trim().to_string()).unwrap_or_else(|_| "not installed".into())
+    util::output(Command::new(cmd).arg(arg))
+        .map(|s| s.lines().next().unwrap_or("").trim().to_string())
+        .unwrap_or_else(|_| "not installed".into())
 }
 
 impl Report<'_> {
     fn markdown(&self) -> String {
         let mut s = String::new();
-        let secs = |d: Option<Duration>| d.map(|d| format!("{:.2}", d.as_secs_f64())).unwrap_or_else(|| "-".into());
+        let secs = |d: Option<Duration>| {
+            d.map(|d| format!("{:.2}", d.as_secs_f64()))
+                .unwrap_or_else(|| "-".into())
+        };
         let check = |d: &Option<Diff>| match d {
             None => "-".to_string(),
             Some(d) if d.is_empty() => "yes".into(),
             Some(d) => format!("NO ({} missing, {} extra)", d.missing.len(), d.extra.len()),
         };
-        writeln!(s, "# bench scan ({} mode, seed {})\n", self.p.mode, self.seed).unwrap();
+        writeln!(
+            s,
+            "# bench scan ({} mode, seed {})\n",
+            self.p.mode, self.seed
+        )
+        .unwrap();
         writeln!(
             s,
             "Corpus: {} files, {:.1} MB (`{}`). Signatures: {} MD5 + {} SHA-256 hash, {} body (the same \
              {} as YARA rules). Planted: {} files for the ClamAV set, {} for the YARA set. \
-             {} CPUs; clamscan: {}; yara: {}.\n",
+             {} CPUs, load average {} before and {} after; clamscan: {}; yara: {}.\n",
             self.set.files,
             self.set.bytes as f64 / 1e6,
             self.set.corpus.display(),
@@ -1169,28 +1495,45 @@ impl Report<'_> {
             self.set.expected_clamav.len(),
             self.set.expected_yara.len(),
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            self.loadavg_before,
+            self.loadavg_after,
             version("clamscan", "--version"),
             version("yara", "--version"),
         )
         .unwrap();
-        writeln!(s, "| run | signatures | threads | load s | scan s | MB/s | peak RSS MB | files found | = planted | = peer |").unwrap();
-        writeln!(s, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
+        writeln!(s, "| run | signatures | threads | load s | scan s | MB/s | CPU s | MB/CPU-s | peak RSS MB | files found | = planted | = peer |").unwrap();
+        writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
         for r in self.rows {
             writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} |",
                 r.tool,
                 r.sigs.name(),
                 r.threads,
                 secs(r.load),
                 r.scan.as_secs_f64(),
                 r.mb_per_s(),
-                r.rss_kib.map(|k| format!("{:.0}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into()),
-                r.detected.as_ref().map(|d| d.len().to_string()).unwrap_or_else(|| "-".into()),
+                secs(r.cpu),
+                r.mb_per_cpu_s()
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                r.rss_kib
+                    .map(|k| format!("{:.0}", k as f64 / 1024.0))
+                    .unwrap_or_else(|| "-".into()),
+                r.detected
+                    .as_ref()
+                    .map(|d| d.len().to_string())
+                    .unwrap_or_else(|| "-".into()),
                 check(&r.vs_planted),
                 match &r.vs_peer {
                     None => "-".into(),
-                    Some((peer, d)) => format!("{} ({peer})", check(&Some(Diff { missing: d.missing.clone(), extra: d.extra.clone() }))),
+                    Some((peer, d)) => format!(
+                        "{} ({peer})",
+                        check(&Some(Diff {
+                            missing: d.missing.clone(),
+                            extra: d.extra.clone()
+                        }))
+                    ),
                 },
             )
             .unwrap();
@@ -1199,12 +1542,17 @@ impl Report<'_> {
             s,
             "\nload: peers = the same command on an empty directory, ours = `mdatp definitions update`. \
              scan: peers = whole command minus load, ours = `mdatp scan custom`. MB/s = corpus bytes / scan \
-             time (10^6 bytes). Peak RSS: peers = the process (wait4), ours = the daemon (VmHWM).\n"
+             time (10^6 bytes). CPU s: user + system time of the scan (peers: wait4 minus the load run; ours: the daemon's \
+             /proc/PID/stat difference plus the CLI), steadier than wall time on a busy machine. \
+             Peak RSS: peers = the process (wait4), ours = the daemon (VmHWM).\n"
         )
         .unwrap();
         writeln!(s, "| ratio (throughput) | value | goal |\n|---|---|---|").unwrap();
         for r in self.ratios {
-            let v = r.value.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+            let v = r
+                .value
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "-".into());
             writeln!(s, "| {} | {v} | {} |", r.what, r.goal).unwrap();
         }
         if !self.failures.is_empty() {
@@ -1228,6 +1576,8 @@ impl Report<'_> {
             "mode": self.p.mode,
             "seed": self.seed,
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "loadavg_before": self.loadavg_before,
+            "loadavg_after": self.loadavg_after,
             "corpus": { "path": self.set.corpus, "files": self.set.files, "bytes": self.set.bytes },
             "signatures": { "md5": self.p.hdb, "sha256": self.p.hsb, "body": self.p.ndb, "yara_rules": self.p.ndb },
             "planted": { "clamav_set": self.set.expected_clamav.len(), "yara_set": self.set.expected_yara.len() },
@@ -1240,6 +1590,8 @@ impl Report<'_> {
                 "scan_s": r.scan.as_secs_f64(),
                 "wall_s": r.wall.map(|d| d.as_secs_f64()),
                 "mb_per_s": r.mb_per_s(),
+                "cpu_s": r.cpu.map(|d| d.as_secs_f64()),
+                "mb_per_cpu_s": r.mb_per_cpu_s(),
                 "peak_rss_kib": r.rss_kib,
                 "files_scanned": r.files_scanned,
                 "files_detected": r.detected.as_ref().map(|d| d.len()),
@@ -1259,7 +1611,14 @@ mod tests {
 
     #[test]
     fn pattern_syntaxes() {
-        let toks = [Tok::Byte(0xaa), Tok::Byte(0x0b), Tok::Any, Tok::Byte(0xcc), Tok::Jump(2, 4), Tok::Byte(0xdd)];
+        let toks = [
+            Tok::Byte(0xaa),
+            Tok::Byte(0x0b),
+            Tok::Any,
+            Tok::Byte(0xcc),
+            Tok::Jump(2, 4),
+            Tok::Byte(0xdd),
+        ];
         assert_eq!(clamav_hex(&toks), "aa0b??cc{2-4}dd");
         assert_eq!(yara_hex(&toks), "aa 0b ?? cc [2-4] dd");
     }
@@ -1300,11 +1659,20 @@ mod tests {
     #[test]
     fn parses_peer_output() {
         let clam = "/c/a b: x.txt: Bench.Body.00001.UNOFFICIAL FOUND\n/c/d: Bench.Md5.00002.UNOFFICIAL FOUND\nLibClamAV Warning: x\n";
-        assert_eq!(parse_clamscan(clam), BTreeSet::from(["/c/a b: x.txt".to_string(), "/c/d".to_string()]));
+        assert_eq!(
+            parse_clamscan(clam),
+            BTreeSet::from(["/c/a b: x.txt".to_string(), "/c/d".to_string()])
+        );
         let yara = "bench_body_00001 /c/a b\nbench_body_00002 /c/a b\nbench_body_00003 /c/e\n";
-        assert_eq!(parse_yara(yara), BTreeSet::from(["/c/a b".to_string(), "/c/e".to_string()]));
+        assert_eq!(
+            parse_yara(yara),
+            BTreeSet::from(["/c/a b".to_string(), "/c/e".to_string()])
+        );
         let list = json!([{ "path": "/c/a", "name": "x" }, { "path": "/c/a", "name": "y" }, { "path": "b", "name": "z" }]);
-        assert_eq!(parse_threats(&list, Path::new("/c")).unwrap(), BTreeSet::from(["/c/a".to_string(), "/c/b".to_string()]));
+        assert_eq!(
+            parse_threats(&list, Path::new("/c")).unwrap(),
+            BTreeSet::from(["/c/a".to_string(), "/c/b".to_string()])
+        );
     }
 
     #[test]
