@@ -121,6 +121,29 @@ struct ScanSlot {
     done: Condvar,
 }
 
+/// The registration of a worker as the one scanning an inode; releases the waiters with a
+/// failed verdict if dropped without `finish` (a panic).
+struct SlotRelease<'a> {
+    shared: &'a Shared,
+    key: FileKey,
+    armed: bool,
+}
+
+impl SlotRelease<'_> {
+    fn finish(&mut self, v: Verdict) {
+        self.armed = false;
+        self.shared.finish_shared_scan(self.key, v);
+    }
+}
+
+impl Drop for SlotRelease<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.finish_shared_scan(self.key, Err(()));
+        }
+    }
+}
+
 /// What `shared_scan` found.
 enum SharedScan {
     /// Nobody else is scanning this inode: scan it here.
@@ -489,28 +512,22 @@ impl Shared {
             SharedScan::Mine => true,
         };
         debug_assert!(mine);
+        // Whatever happens below (a panicking host included), the waiters are released.
+        let mut slot = SlotRelease { shared: self, key, armed: true };
         let started = Instant::now();
-        let found = std::panic::catch_unwind(AssertUnwindSafe(|| self.host.scan(&inf.file, &path)));
+        let found = self.host.scan(&inf.file, &path);
         let took = started.elapsed();
         inc(&self.counters.scanned);
         self.counters.record_scan(&comm, &exe.to_string_lossy(), took);
-        match found {
-            Ok(found) => {
-                // Release the waiters only once the verdict is cached, so that an event for
-                // this inode arriving meanwhile finds either the slot or the cache entry.
-                if found.is_none() {
-                    self.remember_clean(inf, key, epoch, host_gen);
-                    self.finish_shared_scan(key, Ok(None));
-                    self.answer(id, inf, true);
-                } else {
-                    self.finish_shared_scan(key, Ok(found.clone()));
-                    self.conclude(id, inf, key, epoch, host_gen, path, found);
-                }
-            }
-            Err(p) => {
-                self.finish_shared_scan(key, Err(()));
-                std::panic::resume_unwind(p);
-            }
+        // Release the waiters only once a clean verdict is cached, so that an event for this
+        // inode arriving meanwhile finds either the slot or the cache entry.
+        if found.is_none() {
+            self.remember_clean(inf, key, epoch, host_gen);
+            slot.finish(Ok(None));
+            self.answer(id, inf, true);
+        } else {
+            slot.finish(Ok(found.clone()));
+            self.conclude(id, inf, key, epoch, host_gen, path, found);
         }
     }
 

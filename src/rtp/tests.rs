@@ -70,6 +70,7 @@ struct TestHost {
     excluded_paths: Vec<PathBuf>,
     excluded_names: Vec<String>,
     slow: Duration,
+    panics: bool,
     gen: AtomicU64,
 }
 
@@ -90,6 +91,9 @@ impl RtpHost for TestHost {
         self.scans.fetch_add(1, Ordering::SeqCst);
         if !self.slow.is_zero() {
             std::thread::sleep(self.slow);
+        }
+        if self.panics {
+            panic!("test host: scan panics");
         }
         let mut data = Vec::new();
         let mut f: &std::fs::File = file;
@@ -358,6 +362,26 @@ fn a_stuck_reader_is_covered_by_the_watchdog() {
     assert!(wait_until(Duration::from_secs(5), || rtp.is_alive()));
     let e = m.file("eicar.com", EICAR);
     assert!(denied(cat(&e)));
+}
+
+#[test]
+fn a_panicking_scan_allows_at_once_and_blocks_nothing_later() {
+    if !have_root("a_panicking_scan_allows_at_once_and_blocks_nothing_later") {
+        return;
+    }
+    let m = TmpMount::new();
+    let f = m.file("f.txt", b"data");
+    let host = Arc::new(TestHost { panics: true, ..TestHost::new() });
+    let deadline = Duration::from_secs(5);
+    let rtp = Rtp::start(RtpConfig { deadline, ..cfg(RtpMode::Block, &m) }, host.clone()).unwrap();
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert_eq!(cat(&f).unwrap(), b"data");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
+    let st = rtp.stats();
+    assert_eq!(host.scans(), 3);
+    assert!(st.errors >= 3 && st.deadline_allows == 0, "{st:?}");
 }
 
 #[test]
