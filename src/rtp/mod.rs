@@ -59,6 +59,16 @@
 //!   its executable is then empty).
 //! - Only `FAN_OPEN_PERM`/`FAN_OPEN_EXEC_PERM`: a file opened before it became malicious is not
 //!   re-checked on read.
+//! - The deadline runs from the moment an event is read. With more than `MAX_PENDING`
+//!   simultaneous opens the excess waits in the kernel queue for a slot first (the watchdog
+//!   frees all slots every deadline, so that wait is a few deadlines at most).
+//! - A deadline allow is fail-open by design: scans slower than the deadline (huge files, a
+//!   stalled disk) let the open through unscanned; the verdict still comes and is reported.
+//! - The user-space cache trusts size + mtime + ctime: on kernels without multigrain
+//!   timestamps (before 6.13) a same-size rewrite within one timestamp tick of our scan could
+//!   keep a stale clean verdict (the kernel ignore mark itself is cleared by any write).
+//! - Concurrent events for one inode share one scan (the others wait for it, up to their
+//!   deadline).
 
 #![forbid(unsafe_code)]
 
