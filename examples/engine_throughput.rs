@@ -58,7 +58,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn measure(label: &str, defs: &Definitions, files: &[Vec<u8>]) {
+fn measure(label: &str, defs: &Definitions, files: &[Vec<u8>]) -> Vec<usize> {
     let total: usize = files.iter().map(Vec::len).sum();
     let mut best = f64::MAX;
     let mut hits = 0;
@@ -67,6 +67,7 @@ fn measure(label: &str, defs: &Definitions, files: &[Vec<u8>]) {
         hits = files.iter().filter(|f| defs.scan_bytes(f).is_some()).count();
         best = best.min(cpu_now() - t);
     }
+    let detected: Vec<usize> = (0..files.len()).filter(|&i| defs.scan_bytes(&files[i]).is_some()).collect();
     println!(
         "{label:<48} {:>8.1} MB/s  ({} files, {:.0} MB, {hits} detected, {:.2} s CPU)",
         total as f64 / best / 1e6,
@@ -74,6 +75,7 @@ fn measure(label: &str, defs: &Definitions, files: &[Vec<u8>]) {
         total as f64 / 1e6,
         best
     );
+    detected
 }
 
 fn main() {
@@ -119,6 +121,26 @@ fn main() {
         let d: Vec<u8> = (0..32).map(|_| rng(&mut seed) as u8).collect();
         hsb.push_str(&format!("{}:{size}:Gen.Sha256.{i}\n", hex(&d)));
     }
+    // Plant signatures that do match: hashes of 10 + 10 corpus files, 10 patterns cut out of
+    // corpus files (so the detections can be compared with clamscan's and yara's).
+    {
+        use md5::Digest as _;
+        for k in 0..10 {
+            let f = &files[rng(&mut seed) as usize % files.len()];
+            hdb.push_str(&format!("{}:{}:Planted.Md5.{k}\n", hex(&md5::Md5::digest(f)), f.len()));
+            let f = &files[rng(&mut seed) as usize % files.len()];
+            hsb.push_str(&format!("{}:{}:Planted.Sha256.{k}\n", hex(&sha2::Sha256::digest(f)), f.len()));
+        }
+    }
+    let mut planted = Vec::new();
+    while planted.len() < 10 {
+        let f = &files[rng(&mut seed) as usize % files.len()];
+        if f.len() < 64 {
+            continue;
+        }
+        let off = rng(&mut seed) as usize % (f.len() - 16);
+        planted.push(f[off..off + 16].to_vec());
+    }
     std::fs::write(hashes_dir.join("gen.hdb"), &hdb).unwrap();
     std::fs::write(hashes_dir.join("gen.hsb"), &hsb).unwrap();
     std::fs::write(all_sizes_dir.join("gen.hdb"), format!("{}:*:Any.Md5\n", "00".repeat(16))).unwrap();
@@ -132,6 +154,11 @@ fn main() {
         ndb.push_str(&format!("Gen.Body.{i}:0:*:{}\n", hex(&p)));
         let hs: Vec<String> = p.iter().map(|b| format!("{b:02X}")).collect();
         yar.push_str(&format!("rule Gen_Body_{i} {{ strings: $a = {{ {} }} condition: $a }}\n", hs.join(" ")));
+    }
+    for (i, p) in planted.iter().enumerate() {
+        ndb.push_str(&format!("Planted.Body.{i}:0:*:{}\n", hex(p)));
+        let hs: Vec<String> = p.iter().map(|b| format!("{b:02X}")).collect();
+        yar.push_str(&format!("rule Planted_Body_{i} {{ strings: $a = {{ {} }} condition: $a }}\n", hs.join(" ")));
     }
     std::fs::write(ndb_dir.join("gen.ndb"), &ndb).unwrap();
     std::fs::write(yara_dir.join("gen.yar"), &yar).unwrap();
@@ -148,19 +175,23 @@ fn main() {
     measure("5,000 ndb", &d, &files);
     drop(d);
     let d = load(&[&hashes_dir, &ndb_dir]);
-    measure("100,000 hashes + 5,000 ndb", &d, &files);
+    let clam_like = measure("100,000 hashes + 5,000 ndb", &d, &files);
     drop(d);
     let d = load(&[&all_sizes_dir]);
     measure("MD5+SHA-256 of every file (`*` sizes)", &d, &files);
     drop(d);
     let d = load(&[&yara_dir]);
-    measure("5,000 YARA rules", &d, &files);
+    let yara_like = measure("5,000 YARA rules", &d, &files);
     drop(d);
     if std::env::var_os("KEEP").is_some() {
         // For side-by-side runs: yara -p 1 --scan-list TMP/yara/gen.yar TMP/files.txt,
         // clamscan -d TMP/hashes -d TMP/ndb -f TMP/files.txt
         let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
         std::fs::write(tmp.join("files.txt"), list).unwrap();
+        for (name, det) in [("ours-clam.txt", &clam_like), ("ours-yara.txt", &yara_like)] {
+            let l: String = det.iter().map(|&i| format!("{}\n", paths[i].display())).collect();
+            std::fs::write(tmp.join(name), l).unwrap();
+        }
         println!("kept {}", tmp.display());
     } else {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -147,8 +147,8 @@ pub enum ScanCmd {
     Full,
     /// Scan a path.
     Custom {
-        #[arg(long, required = true)]
-        path: Vec<String>,
+        #[arg(long, required = true, value_parser = clap::value_parser!(std::path::PathBuf))]
+        path: Vec<std::path::PathBuf>,
         #[arg(long)]
         ignore_exclusions: bool,
     },
@@ -217,14 +217,14 @@ pub enum RestoreCmd {
     ThreatId {
         #[arg(long)]
         id: String,
-        #[arg(long)]
-        destination_path: Option<String>,
+        #[arg(long, value_parser = clap::value_parser!(std::path::PathBuf))]
+        destination_path: Option<std::path::PathBuf>,
     },
     ThreatPath {
-        #[arg(long)]
-        path: String,
-        #[arg(long)]
-        destination_path: Option<String>,
+        #[arg(long, value_parser = clap::value_parser!(std::path::PathBuf))]
+        path: std::path::PathBuf,
+        #[arg(long, value_parser = clap::value_parser!(std::path::PathBuf))]
+        destination_path: Option<std::path::PathBuf>,
     },
 }
 
@@ -368,6 +368,12 @@ fn config_request(c: ConfigCmd) -> Request {
     }
 }
 
+/// A path from the command line, made absolute against the caller's directory, as sent.
+fn abs_string(p: &std::path::Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    crate::paths::path_to_string(&cwd.join(p))
+}
+
 /// The request a command sends, or `None` for commands answered locally.
 fn request_for(cmd: Command) -> Option<Request> {
     Some(match cmd {
@@ -377,10 +383,7 @@ fn request_for(cmd: Command) -> Option<Request> {
         Command::Scan(ScanCmd::Full) => Request::Scan { kind: ScanKind::Full, paths: vec![], ignore_exclusions: false },
         Command::Scan(ScanCmd::Custom { path, ignore_exclusions }) => {
             let cwd = std::env::current_dir().unwrap_or_default();
-            let paths = path
-                .iter()
-                .map(|p| crate::paths::path_to_string(&cwd.join(crate::paths::string_to_path(p))))
-                .collect();
+            let paths = path.iter().map(|p| crate::paths::path_to_string(&cwd.join(p))).collect();
             Request::Scan { kind: ScanKind::Custom, paths, ignore_exclusions }
         }
         Command::Scan(ScanCmd::Cancel) => Request::ScanCancel,
@@ -399,11 +402,12 @@ fn request_for(cmd: Command) -> Option<Request> {
             QuarantineCmd::Add { id } => Request::QuarantineAdd { id },
             QuarantineCmd::Remove { id } => Request::QuarantineRemove { id },
             QuarantineCmd::Restore(RestoreCmd::ThreatId { id, destination_path }) => {
-                Request::RestoreById { id, destination: destination_path }
+                Request::RestoreById { id, destination: destination_path.map(|d| abs_string(&d)) }
             }
-            QuarantineCmd::Restore(RestoreCmd::ThreatPath { path, destination_path }) => {
-                Request::RestoreByPath { path, destination: destination_path }
-            }
+            QuarantineCmd::Restore(RestoreCmd::ThreatPath { path, destination_path }) => Request::RestoreByPath {
+                path: abs_string(&path),
+                destination: destination_path.map(|d| abs_string(&d)),
+            },
         },
         Command::Exclusion(e) => match e {
             ExclusionCmd::Extension(ar) => exclusion_request(ar, |a| Exclusion {

@@ -37,8 +37,57 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How often the watcher looks at the configuration files and definitions directories.
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Commands served at once; more are turned away with a message (bounded threads and fds).
-const MAX_CONNECTIONS: usize = 128;
+/// Commands served at once, for root (and the daemon's own uid) and for everyone else together;
+/// more are turned away with a message (bounded threads and fds).
+const ADMIN_CONNECTIONS: usize = 64;
+const OTHER_CONNECTIONS: usize = 64;
+/// Commands one unprivileged user may have open at once.
+const PER_USER_CONNECTIONS: usize = 8;
+/// How long a caller has to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connection counts by caller, so no user can lock others (root above all) out.
+#[derive(Default)]
+struct ConnLimits {
+    counts: Mutex<(usize, usize, std::collections::HashMap<u32, usize>)>,
+}
+
+impl ConnLimits {
+    fn acquire(&self, uid: u32, admin: bool) -> bool {
+        let mut g = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (admins, others, per) = &mut *g;
+        if admin {
+            if *admins >= ADMIN_CONNECTIONS {
+                return false;
+            }
+            *admins += 1;
+            return true;
+        }
+        let mine = per.entry(uid).or_insert(0);
+        if *others >= OTHER_CONNECTIONS || *mine >= PER_USER_CONNECTIONS {
+            return false;
+        }
+        *mine += 1;
+        *others += 1;
+        true
+    }
+
+    fn release(&self, uid: u32, admin: bool) {
+        let mut g = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (admins, others, per) = &mut *g;
+        if admin {
+            *admins -= 1;
+            return;
+        }
+        *others -= 1;
+        if let Some(n) = per.get_mut(&uid) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&uid);
+            }
+        }
+    }
+}
 
 /// What identifies a file's content cheaply: (path, len, mtime ns, inode), or absent.
 type Fingerprint = Vec<(PathBuf, u64, i128, u64)>;
@@ -324,7 +373,7 @@ impl Daemon {
     pub fn handle_detection(&self, path: &Path, det: &Detection, inner: Option<String>, source: &str) -> Option<Threat> {
         let eff = self.effective();
         if eff.is_allowed_threat(&det.threat_name) {
-            info!("allowed threat {} in {} not acted on", det.threat_name, path.display());
+            info!("allowed threat {:?} in {:?} not acted on", det.threat_name, path_to_string(path));
             return None;
         }
         let action = eff.threat_type_action(det.threat_type);
@@ -359,13 +408,13 @@ impl Daemon {
                     updated_at: now(),
                 };
                 if let Err(e) = store.insert_threat(&t) {
-                    error!("could not record threat {} in {}: {e}", t.name, t.path);
+                    error!("could not record threat {:?} in {:?}: {e}", t.name, t.path);
                 }
                 t
             }
         };
         warn!(
-            "threat {} ({}) detected in {}{}",
+            "threat {:?} ({}) detected in {:?}{}",
             t.name,
             t.threat_type,
             t.path,
@@ -373,14 +422,14 @@ impl Daemon {
         );
         if remediate {
             if let Err(e) = quarantine::quarantine(&self.paths.quarantine_dir(), &store, &t) {
-                error!("could not quarantine {}: {e}", t.path);
+                error!("could not quarantine {:?}: {e}", t.path);
             }
         }
         store.threat(&t.id).ok().flatten()
     }
 
-    fn scan_options(&self) -> FileScanOptions {
-        FileScanOptions { scan_archives: self.effective().scan_archives.value, ..Default::default() }
+    fn scan_options(&self, cancel: Option<Arc<AtomicBool>>) -> FileScanOptions {
+        FileScanOptions { scan_archives: self.effective().scan_archives.value, cancel, ..Default::default() }
     }
 
     /// Runs an on-demand scan, streaming progress to `out` (best effort).
@@ -439,7 +488,18 @@ impl Daemon {
                 _ => FsFilter::FullScan,
             },
             mount_table: None,
-            skip_paths: vec![self.paths.quarantine_dir(), self.paths.state_dir().join("definitions.current"), self.paths.definitions_backup()],
+            // The agent's own state: quarantine items and definitions (YARA rules hold their
+            // strings in clear and would detect themselves).
+            skip_paths: vec![
+                self.paths.quarantine_dir(),
+                self.paths.packaged_definitions(),
+                self.paths.updated_definitions(),
+                self.paths.state_dir().join("definitions.current"),
+                self.paths.definitions_backup(),
+                self.paths.state_dir().join("definitions.snapshot.tmp"),
+                self.paths.state_dir().join("definitions.restore.tmp"),
+                self.paths.state_dir().join("definitions.replaced.tmp"),
+            ],
         };
         let progress = Arc::new(walk::Progress::default());
         let threats = Arc::new(AtomicU64::new(0));
@@ -449,7 +509,7 @@ impl Daemon {
             let (cancel, progress, threats, done, id) = (cancel.clone(), progress.clone(), threats.clone(), done.clone(), id.clone());
             std::thread::Builder::new().name("scan".into()).spawn(move || {
                 let defs = me.definitions();
-                let fopts = me.scan_options();
+                let fopts = me.scan_options(Some(cancel.clone()));
                 let scan = |p: &Path| scan_file(p, &defs, &fopts);
                 let on_result = |p: &Path, o: &FileOutcome| {
                     if let FileOutcome::Detected { detection, inner } = o {
@@ -673,7 +733,7 @@ impl Daemon {
         }
         let store = self.store();
         let p = quarantine::restore(&self.paths.quarantine_dir(), &store, t, dest.as_deref()).map_err(|e| e.to_string())?;
-        info!("threat {} restored to {}", t.id, p.display());
+        info!("threat {} restored to {:?}", t.id, path_to_string(&p));
         Ok(p)
     }
 
@@ -1058,7 +1118,7 @@ fn authorize(d: &Daemon, s: &UnixStream, req: &Request) -> Result<(), String> {
 }
 
 fn serve_connection(d: &Arc<Daemon>, s: UnixStream) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
     let mut out = match s.try_clone() {
         Ok(o) => o,
         Err(_) => return,
@@ -1122,22 +1182,25 @@ pub fn run(paths: Paths) -> anyhow::Result<()> {
             }
         })?;
     }
-    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let limits = Arc::new(ConnLimits::default());
     for conn in listener.incoming() {
         match conn {
             Ok(mut s) => {
-                if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                    open.fetch_sub(1, Ordering::AcqRel);
+                // Who is calling is known at accept: an unprivileged user cannot use up the
+                // places kept for root.
+                let uid = crate::sys::peer_cred(&s).map(|c| c.uid).unwrap_or(u32::MAX);
+                let admin = uid == 0 || uid == crate::sys::euid();
+                if !limits.acquire(uid, admin) {
                     let _ = ipc::write_line(&mut s, &Reply::err("the daemon is busy: too many commands at once, try again"));
                     continue;
                 }
-                let (d, open2) = (d.clone(), open.clone());
+                let (d, l2) = (d.clone(), limits.clone());
                 let spawned = std::thread::Builder::new().name("conn".into()).spawn(move || {
                     serve_connection(&d, s);
-                    open2.fetch_sub(1, Ordering::AcqRel);
+                    l2.release(uid, admin);
                 });
                 if let Err(e) = spawned {
-                    open.fetch_sub(1, Ordering::AcqRel);
+                    limits.release(uid, admin);
                     error!("cannot start a connection thread: {e}");
                 }
             }

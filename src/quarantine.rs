@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::paths::{path_to_string, string_to_path};
 use crate::store::{state, Store, Threat};
 
 const MAGIC: &[u8] = b"MDATPQ01\n";
@@ -82,9 +83,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 fn xor(buf: &mut [u8], key: &[u8], offset: u64) {
-    let k = key.len() as u64;
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b ^= key[((offset + i as u64) % k) as usize];
+    let start = (offset % key.len() as u64) as usize;
+    for (b, k) in buf.iter_mut().zip(key.iter().cycle().skip(start)) {
+        *b ^= k;
     }
 }
 
@@ -105,18 +106,19 @@ pub fn open_nofollow(path: &Path) -> io::Result<File> {
 /// Moves the file of threat `t` into quarantine. `t` must be in the database.
 pub fn quarantine(dir: &Path, store: &Store, t: &Threat) -> Result<()> {
     ensure_dir(dir)?;
-    let path = Path::new(&t.path);
+    let path_buf = string_to_path(&t.path);
+    let path = path_buf.as_path();
     let mut src = match open_nofollow(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             store.set_state(&t.id, state::VANISHED)?;
-            return Err(QuarantineError::Refused(format!("{} vanished before it could be quarantined", t.path)));
+            return Err(QuarantineError::Refused(format!("{:?} vanished before it could be quarantined", t.path)));
         }
         Err(e) => return Err(e.into()),
     };
     let before = src.metadata()?;
     if !before.file_type().is_file() {
-        return Err(QuarantineError::Refused(format!("{} is not a regular file", t.path)));
+        return Err(QuarantineError::Refused(format!("{:?} is not a regular file", t.path)));
     }
     store.set_state(&t.id, state::QUARANTINING)?;
 
@@ -191,7 +193,7 @@ pub fn quarantine(dir: &Path, store: &Store, t: &Threat) -> Result<()> {
     if second != sha256 || changed(&after) {
         let _ = fs::remove_file(&tmp);
         store.set_state(&t.id, state::DETECTED)?;
-        return Err(QuarantineError::Refused(format!("{} changed while it was being quarantined", t.path)));
+        return Err(QuarantineError::Refused(format!("{:?} changed while it was being quarantined", t.path)));
     }
     let item = item_path(dir, &t.id);
     fs::rename(&tmp, &item)?;
@@ -218,21 +220,31 @@ pub fn recover(dir: &Path, store: &Store) -> Result<Vec<String>> {
             }
         }
     }
+    // A restore interrupted after it began writing its temporary file: remove that file (it
+    // holds the de-obfuscated content), the item is still in quarantine.
+    for (id, tmp) in store.restore_tmps()? {
+        let tmp = string_to_path(&tmp);
+        if fs::symlink_metadata(&tmp).is_ok() {
+            fs::remove_file(&tmp)?;
+            notes.push(format!("removed the temporary file of an interrupted restore: {:?}", path_to_string(&tmp)));
+        }
+        store.set_restore_tmp(&id, None)?;
+    }
     for t in store.threats_in_state(state::QUARANTINING)? {
         let item = item_path(dir, &t.id);
-        let original_there = fs::symlink_metadata(&t.path).is_ok();
+        let original_there = fs::symlink_metadata(string_to_path(&t.path)).is_ok();
         if item.exists() && !original_there {
             store.set_state(&t.id, state::QUARANTINED)?;
-            notes.push(format!("completed interrupted quarantine of {}", t.path));
+            notes.push(format!("completed interrupted quarantine of {:?}", t.path));
         } else if original_there {
             if item.exists() {
                 fs::remove_file(&item)?;
             }
             store.set_state(&t.id, state::DETECTED)?;
-            notes.push(format!("rolled back interrupted quarantine of {}; the file is in place", t.path));
+            notes.push(format!("rolled back interrupted quarantine of {:?}; the file is in place", t.path));
         } else {
             store.set_state(&t.id, state::VANISHED)?;
-            notes.push(format!("{} vanished during an interrupted quarantine", t.path));
+            notes.push(format!("{:?} vanished during an interrupted quarantine", t.path));
         }
     }
     if !notes.is_empty() {
@@ -264,7 +276,7 @@ pub fn restore(dir: &Path, store: &Store, t: &Threat, dest_dir: Option<&Path>) -
         return Err(QuarantineError::Refused(format!("threat {} is not in quarantine (state: {})", t.id, t.state)));
     }
     let (header, mut body) = read_header(dir, &t.id)?;
-    let original = PathBuf::from(&header.original_path);
+    let original = string_to_path(&header.original_path);
     let target = match dest_dir {
         Some(d) => {
             let name = original
@@ -292,6 +304,8 @@ pub fn restore(dir: &Path, store: &Store, t: &Threat, dest_dir: Option<&Path>) -
     })?;
     let tmp = parent.join(format!(".mdatp-restore-{}.tmp", t.id));
     let _ = fs::remove_file(&tmp);
+    // Journal the temporary file first, so `recover` removes it after a crash.
+    store.set_restore_tmp(&t.id, Some(&path_to_string(&tmp)))?;
     let res = (|| -> Result<()> {
         let mut out = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         let mut buf = vec![0u8; 1 << 16];
@@ -328,6 +342,7 @@ pub fn restore(dir: &Path, store: &Store, t: &Threat, dest_dir: Option<&Path>) -
         Ok(())
     })();
     let _ = fs::remove_file(&tmp);
+    store.set_restore_tmp(&t.id, None)?;
     res?;
     let _ = sync_dir(parent);
     store.set_state(&t.id, state::RESTORED)?;

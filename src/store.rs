@@ -89,7 +89,8 @@ CREATE TABLE IF NOT EXISTS threats (
     detected_at INTEGER NOT NULL,
     source TEXT NOT NULL,
     state TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    restore_tmp TEXT
 );
 CREATE INDEX IF NOT EXISTS threats_path ON threats(path);
 CREATE INDEX IF NOT EXISTS threats_state ON threats(state);
@@ -176,6 +177,19 @@ impl Store {
             .conn
             .execute("UPDATE threats SET state=?2, updated_at=?3 WHERE id=?1", params![id, state, now()])?;
         Ok(n == 1)
+    }
+
+    /// Journals (or clears) the temporary file a restore is writing.
+    pub fn set_restore_tmp(&self, id: &str, tmp: Option<&str>) -> rusqlite::Result<()> {
+        self.conn.execute("UPDATE threats SET restore_tmp=?2 WHERE id=?1", params![id, tmp])?;
+        Ok(())
+    }
+
+    /// Restores that were writing when the daemon stopped: `(id, temporary file)`.
+    pub fn restore_tmps(&self) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare("SELECT id, restore_tmp FROM threats WHERE restore_tmp IS NOT NULL")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
     }
 
     pub fn threat(&self, id: &str) -> rusqlite::Result<Option<Threat>> {

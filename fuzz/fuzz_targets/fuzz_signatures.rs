@@ -3,6 +3,14 @@
 //!
 //! Input: first byte picks the kind, the rest is the definitions text (UTF-8 or rejected).
 //! The matcher then scans the input itself, so that signatures and content overlap.
+//!
+//! Run: `cargo +nightly fuzz run fuzz_signatures` (from the repository root, with cargo-fuzz).
+//! Without cargo-fuzz, the same instrumented build by hand (from `fuzz/`):
+//! `RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
+//!  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table
+//!  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions"
+//!  cargo +nightly build --release --target x86_64-unknown-linux-gnu`, then run
+//! `target/x86_64-unknown-linux-gnu/release/fuzz_signatures -max_len=512 CORPUS_DIR corpus/fuzz_signatures`.
 
 #![no_main]
 

@@ -19,8 +19,6 @@ pub(crate) enum HashKind {
     Sha256 = 2,
 }
 
-const KINDS: [HashKind; 3] = [HashKind::Md5, HashKind::Sha1, HashKind::Sha256];
-
 /// A parsed hash signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HashSig {
@@ -94,9 +92,6 @@ struct KindDb {
 impl KindDb {
     fn wants(&self, size: u64) -> bool {
         !self.any_size.is_empty() || self.sizes.contains(&size)
-    }
-    fn is_empty(&self) -> bool {
-        self.sized.is_empty() && self.any_size.is_empty()
     }
     fn lookup(&self, size: u64, digest: &[u8; 32]) -> Option<u32> {
         self.sized.get(&(size, *digest)).or_else(|| self.any_size.get(digest)).copied()
@@ -176,12 +171,6 @@ impl HashDb {
             }
         }
         None
-    }
-
-    /// Counts per kind (for diagnostics): MD5, SHA-1, SHA-256.
-    #[allow(dead_code)]
-    pub fn kinds_present(&self) -> Vec<HashKind> {
-        KINDS.iter().copied().filter(|k| !self.kinds[*k as usize].is_empty()).collect()
     }
 }
 

@@ -80,7 +80,7 @@ pub(crate) fn choose_anchor(sig: &BodySig) -> (AnchorPos, Vec<u8>) {
                 let w = &bytes[off..off + wl];
                 // Prefer longer windows first, then rarer bytes.
                 let s = (wl as u32) * 1000 + score(w);
-                if best.as_ref().is_none_or(|(bs, _, _)| s > *bs) {
+                if best.as_ref().map_or(true, |(bs, _, _)| s > *bs) {
                     best = Some((s, AnchorPos { seg: si, tok: run_start + off, len: wl }, w.to_vec()));
                 }
             }
@@ -194,13 +194,14 @@ impl GramIndex {
         // 2^20 bits (128 KiB, cache-resident): with 5,000 distinct grams about 0.5 % of
         // positions pass the bitmap on random data, 1 % measured on /usr/lib.
         let bits = if width == 2 { 16 } else { GRAM_BITS };
-        let mut bitmap = vec![0u64; (1usize << bits) / 64];
+        let few = width == 4 && groups.len() <= MAX_FINDERS;
+        let mut bitmap = vec![0u64; if few { 0 } else { (1usize << bits) / 64 }];
         let shift = 32 - bits;
-        for &(g, _, _) in &groups {
+        for &(g, _, _) in groups.iter().filter(|_| !few) {
             let h = Self::hash(width, shift, g);
             bitmap[h >> 6] |= 1 << (h & 63);
         }
-        let finders = if width == 4 && groups.len() <= MAX_FINDERS {
+        let finders = if few {
             groups
                 .iter()
                 .map(|&(g, _, _)| (memchr::memmem::Finder::new(&g.to_le_bytes()).into_owned(), g))

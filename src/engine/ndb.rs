@@ -18,6 +18,11 @@
 //!   branches of equal length. ClamAV's `(B)`, `(L)` and `[n-m]` markers are rejected.
 //! - MinFL/MaxFL (functionality levels) are validated as numbers and otherwise ignored: every
 //!   signature is active.
+//!
+//! Difference from clamscan: ClamAV also matches target-0 signatures against a normalised copy
+//! of text files (lower-cased, whitespace runs collapsed to one space, control and non-ASCII
+//! bytes dropped), so a pattern cut from text with upper case or line breaks can match there
+//! and not here. This engine matches raw bytes only, as YARA does.
 
 use super::Target;
 

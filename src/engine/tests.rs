@@ -13,10 +13,13 @@ fn name_of(defs: &Definitions, data: &[u8]) -> Option<String> {
     defs.scan_bytes(data).map(|d| d.threat_name)
 }
 
-/// `(hex signature with offset, [(content, matches?)])`, each signature alone in a set.
+/// `(offset:hex signature, [(content, matches?)])`.
+type SyntaxCase<'a> = (&'a str, &'a [(&'a [u8], bool)]);
+
+/// Each signature alone in a set, checked on its contents.
 #[test]
 fn ndb_syntax_elements() {
-    let cases: &[(&str, &[(&[u8], bool)])] = &[
+    let cases: &[SyntaxCase] = &[
         // literal bytes, hex digits in both cases
         ("*:41424344", &[(b"xxABCDxx", true), (b"ABCD", true), (b"ABCE", false), (b"ABC", false)]),
         ("*:6162634A", &[(b"abcJ", true), (b"abcj", false)]),
@@ -453,7 +456,7 @@ fn anchors_at_every_block_position() {
             for (sig, pat) in [("A", b"ABCD"), ("E", b"QRST")] {
                 let mut c = vec![b'.'; lead];
                 c.extend_from_slice(pat);
-                c.extend(std::iter::repeat_n(b'.', trail));
+                c.extend(std::iter::repeat(b'.').take(trail));
                 assert_eq!(name_of(&defs, &c).as_deref(), Some(sig), "{lead} {trail}");
                 c[lead + 3] = b'x';
                 assert_eq!(name_of(&defs, &c), None, "{lead} {trail}");

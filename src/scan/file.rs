@@ -34,6 +34,8 @@ use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::archive::{self, Limits};
 use crate::engine::{Definitions, Detection, ThreatType};
@@ -54,6 +56,15 @@ pub struct FileScanOptions {
     /// Descend into archives (`scanArchives`).
     pub scan_archives: bool,
     pub limits: Limits,
+    /// Set by `mdatp scan cancel`: checked between read chunks and archive members, so a
+    /// cancel does not wait for a big file. A cancelled file is `Skipped("cancelled")`.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl FileScanOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// The result for one file.
@@ -95,8 +106,9 @@ pub fn scan_file(path: &Path, defs: &Definitions, opts: &FileScanOptions) -> Fil
 
     let mut buf = READ_BUFFER.with(|b| b.take());
     buf.clear();
-    let outcome = match read_bounded(&file, meta.len(), MAX_SCAN_BYTES, &mut buf) {
-        Ok(()) => scan_content(&buf, path, defs, opts),
+    let outcome = match read_bounded(&file, meta.len(), MAX_SCAN_BYTES, &mut buf, opts) {
+        Ok(true) => scan_content(&buf, path, defs, opts),
+        Ok(false) => FileOutcome::Skipped("cancelled".into()),
         Err(e) => io_outcome(&e, "read"),
     };
     drop(file);
@@ -125,6 +137,9 @@ pub fn scan_content(data: &[u8], path: &Path, defs: &Definitions, opts: &FileSca
     };
     let mut found: Option<(Detection, String)> = None;
     let mut visit = |p: &str, content: &[u8]| {
+        if opts.cancelled() {
+            return ControlFlow::Break(());
+        }
         if let Some(d) = defs.scan_bytes(content) {
             found = Some((d, p.to_string()));
             return ControlFlow::Break(());
@@ -132,6 +147,9 @@ pub fn scan_content(data: &[u8], path: &Path, defs: &Definitions, opts: &FileSca
         ControlFlow::Continue(())
     };
     let walked = archive::walk(data, &name, &opts.limits, &mut visit);
+    if opts.cancelled() {
+        return FileOutcome::Skipped("cancelled".into());
+    }
     if let Some((detection, p)) = found {
         return FileOutcome::Detected { detection, inner: inner_of(&p) };
     }
@@ -161,9 +179,19 @@ fn open(path: &Path) -> io::Result<File> {
 
 /// Reads at most `max` bytes of `file`; `size` (from fstat) is only a capacity hint, the file
 /// may grow or shrink while it is read.
-fn read_bounded(file: &File, size: u64, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+/// Reads up to `max` bytes in chunks, checking for a cancel between them. `Ok(false)`: cancelled.
+fn read_bounded(file: &File, size: u64, max: u64, buf: &mut Vec<u8>, opts: &FileScanOptions) -> io::Result<bool> {
+    const CHUNK: u64 = 4 << 20;
     let _ = buf.try_reserve(size.min(max) as usize);
-    file.take(max).read_to_end(buf).map(|_| ())
+    let mut r = file.take(max);
+    loop {
+        if opts.cancelled() {
+            return Ok(false);
+        }
+        if (&mut r).take(CHUNK).read_to_end(buf)? == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 fn not_regular(meta: &Metadata) -> Option<String> {
@@ -232,7 +260,7 @@ mod tests {
     }
 
     fn opts(scan_archives: bool) -> FileScanOptions {
-        FileScanOptions { scan_archives, limits: Limits::default() }
+        FileScanOptions { scan_archives, limits: Limits::default(), cancel: None }
     }
 
     fn scan(path: &Path, archives: bool) -> FileOutcome {
@@ -294,7 +322,7 @@ mod tests {
         let p = write(dir.path(), OsStr::new("both.zip"), &z);
         assert_eq!(scan(&p, true), eicar_at(Some("eicar")));
         // Entry count, at the top level (inner is then None).
-        let few = FileScanOptions { scan_archives: true, limits: Limits { max_entries: 1, ..Limits::default() } };
+        let few = FileScanOptions { scan_archives: true, limits: Limits { max_entries: 1, ..Limits::default() }, cancel: None };
         let p = write(dir.path(), OsStr::new("two.zip"), &zip(&[("a", b"a"), ("b", b"b")]));
         match scan_file(&p, &Definitions::builtin(), &few) {
             FileOutcome::Detected { detection, inner } => {
@@ -352,12 +380,12 @@ mod tests {
         f.set_len(1 << 30).unwrap(); // sparse: no disk used
         let f = File::open(&p).unwrap();
         let mut buf = Vec::new();
-        read_bounded(&f, 1 << 30, 4096, &mut buf).unwrap();
+        assert!(read_bounded(&f, 1 << 30, 4096, &mut buf, &FileScanOptions::default()).unwrap());
         assert_eq!(buf.len(), 4096);
         // A file smaller than its (stale) size hint is read to its end.
         let small = write(dir.path(), OsStr::new("small"), b"abc");
         let mut buf = Vec::new();
-        read_bounded(&File::open(&small).unwrap(), 1 << 20, MAX_SCAN_BYTES, &mut buf).unwrap();
+        assert!(read_bounded(&File::open(&small).unwrap(), 1 << 20, MAX_SCAN_BYTES, &mut buf, &FileScanOptions::default()).unwrap());
         assert_eq!(buf, b"abc");
     }
 

@@ -125,6 +125,42 @@ fn mdatp_group_members_may_only_read() {
 }
 
 #[test]
+fn supplementary_group_membership_counts() {
+    // How admins grant access: `usermod -aG mdatp alice` makes mdatp a supplementary group,
+    // not the primary one.
+    if !need_root("permissions::supplementary_group_membership_counts") {
+        return;
+    }
+    let gid = mdatp_gid();
+    let d = TestDaemon::start();
+    let bin = open_up(&d);
+    let run_as = |args: &[&str]| {
+        let mut c = Command::new(&bin);
+        c.env("MDATP_ROOT", d.root()).current_dir("/").args(args);
+        // SAFETY: the closure runs in the forked child before exec and only makes the
+        // async-signal-safe system calls setgroups, setgid and setuid, touching no memory
+        // but its captured integers.
+        unsafe {
+            c.pre_exec(move || {
+                let groups = [gid as libc::gid_t];
+                if libc::setgroups(1, groups.as_ptr()) != 0
+                    || libc::setgid(NOBODY) != 0
+                    || libc::setuid(NOBODY) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        run(c)
+    };
+    let o = run_as(&["health", "--field", "healthy"]);
+    assert!(o.ok(), "a user whose supplementary groups include mdatp was refused a read-only command: {}", o.describe());
+    let o = run_as(&["config", "passive-mode", "--value", "disabled"]).failure();
+    assert!(o.stderr.to_lowercase().contains("permission denied"), "{}", o.describe());
+}
+
+#[test]
 fn hostile_clients_do_not_stop_the_daemon() {
     use std::io::Write;
     use std::os::unix::net::UnixStream;

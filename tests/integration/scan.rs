@@ -338,7 +338,7 @@ fn names_that_are_not_utf8_or_hold_a_newline_or_backslash() {
         "restore".as_ref(),
         "threat-path".as_ref(),
         "--path".as_ref(),
-        path_string(&bad).as_ref(),
+        bad.as_os_str(),
     ]);
     assert!(o.ok(), "{}", o.describe());
     assert_eq!(fs::read(&bad).unwrap(), EICAR);

@@ -22,6 +22,60 @@ pub const BUILD: &[Package] = &[
     },
 ];
 
+/// What building the packages needs: dpkg-shlibdeps (cross-check of the derived Depends),
+/// rpmbuild, objcopy for each architecture (stripping), the reference policy's development
+/// files (SELinux module). dpkg-deb is part of dpkg itself.
+pub const PACKAGING: &[Package] = &[
+    Package {
+        name: "dpkg-dev",
+        command: "dpkg-shlibdeps",
+    },
+    Package {
+        name: "rpm",
+        command: "rpmbuild",
+    },
+    Package {
+        name: "binutils",
+        command: "objcopy",
+    },
+    Package {
+        name: "binutils-aarch64-linux-gnu",
+        command: "aarch64-linux-gnu-objcopy",
+    },
+    Package {
+        name: "selinux-policy-dev",
+        command: "checkmodule",
+    },
+];
+
+/// What checking the packages needs (`cargo xtask test`, step `package`).
+pub const PACKAGE_TEST: &[Package] = &[
+    Package {
+        name: "lintian",
+        command: "lintian",
+    },
+    Package {
+        name: "rpmlint",
+        command: "rpmlint",
+    },
+    Package {
+        name: "shellcheck",
+        command: "shellcheck",
+    },
+    Package {
+        name: "systemd",
+        command: "systemd-analyze",
+    },
+    Package {
+        name: "cpio",
+        command: "cpio",
+    },
+    Package {
+        name: "selinux-policy-default",
+        command: "semodule",
+    },
+];
+
 /// The real peers the tests and benchmarks compare against.
 pub const TEST: &[Package] = &[
     Package {
@@ -32,17 +86,23 @@ pub const TEST: &[Package] = &[
         name: "yara",
         command: "yara",
     },
+    // Archives carrying ClamAV's test payload, walked by the archive tests.
+    Package {
+        name: "clamav-testfiles",
+        command: "",
+    },
 ];
 
 /// A Debian package and a command that shows it is usable.
 #[derive(Clone, Copy)]
 pub struct Package {
     pub name: &'static str,
+    /// A command the package puts on `$PATH`; empty for data-only packages.
     pub command: &'static str,
 }
 
 pub fn run() -> Result<()> {
-    ensure(&[BUILD, TEST].concat())?;
+    ensure(&[BUILD, PACKAGING, TEST, PACKAGE_TEST].concat())?;
     eprintln!("deps: all build and test tools are installed");
     Ok(())
 }
@@ -97,7 +157,7 @@ fn missing(packages: &[Package]) -> Vec<Package> {
     let installed = dpkg_installed(packages);
     packages
         .iter()
-        .filter(|p| !installed.contains(&p.name) || util::which(p.command).is_none())
+        .filter(|p| !installed.contains(&p.name) || (!p.command.is_empty() && util::which(p.command).is_none()))
         .copied()
         .collect()
 }

@@ -4,8 +4,11 @@
 //! commands of the README work on a new Debian/Ubuntu machine.
 
 mod bench;
+mod cross;
 mod deps;
 mod dist;
+mod glibc;
+mod package;
 mod test;
 mod util;
 
@@ -16,8 +19,13 @@ cargo xtask <task> [flags]
 
 Tasks:
   deps                       install missing build and test tools (Debian packages via apt-get)
-  dist                       build release binaries, completions and man page into target/dist/
-  test                       run every test: cargo test --workspace, bench scan --quick, fuzz build
+  dist                       cross-build release binaries (x86_64, aarch64; glibc >= 2.17), completions,
+                             man page and the .deb/.rpm packages into target/dist/
+      --no-build             package the binaries the last build left in target/<triple>/release
+  test                       run every test: cargo test --workspace, bench scan --quick, fuzz build,
+                             package checks (lintian, rpmlint, metadata, glibc floor, SELinux module,
+                             .deb lifecycle in a Debian 12 chroot, reproducibility)
+  check-packages             only the package checks of `test`, on what `dist` last built
   bench scan [flags]         compare our scanner with clamscan and yara on a generated corpus
       --quick                small corpus and signature set (~2,000 files, ~50 MB); a correctness check
       --seed N               seed of the corpus and signature generator (default 1)
@@ -39,6 +47,8 @@ fn try_main() -> Result<()> {
         ["deps"] => deps::run(),
         ["dist"] => dist::run(),
         ["test"] => test::run(),
+        ["check-packages"] => package::check::run().and(package::check::reproducible()),
+        ["dist", "--no-build"] => dist::assemble(),
         ["bench", "scan", rest @ ..] => bench::scan::run(&parse_bench_scan(rest)?),
         ["bench", ..] => bail!("unknown benchmark; available: `bench scan`\n\n{USAGE}"),
         [] | ["help" | "--help" | "-h"] => {

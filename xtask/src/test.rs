@@ -3,12 +3,14 @@
 //! Steps: install tools (`deps`), `cargo test --workspace` (unit and integration tests; the
 //! integration tests start the real daemon), `bench scan --quick` (detections of ours, clamscan
 //! and yara must agree with the planted files), and a build of the fuzz crate when `fuzz/` exists.
+//! Then `cargo xtask dist` (cross build, incremental) and the `package` checks of its output:
+//! lintian, rpmlint, metadata, scripts, unit and the glibc floor (`package::check`).
 //! Every step runs even when an earlier one failed. Under `CI=true` a missing real component
 //! (clamscan, yara) is a failure; without CI it is reported as "not run", never silently skipped.
 
 use anyhow::{bail, Result};
 
-use crate::{bench, deps, util};
+use crate::{bench, deps, dist, package, util};
 
 enum Outcome {
     Ok,
@@ -75,6 +77,27 @@ pub fn run() -> Result<()> {
             ))
         } else {
             Outcome::NotRun("no fuzz/ crate yet".into())
+        },
+    ));
+
+    let pkg_tools = deps::ensure(deps::PACKAGE_TEST);
+    let dist = dist::run();
+    let dist_ok = dist.is_ok();
+    results.push(("cargo xtask dist", step(dist)));
+    results.push((
+        "package",
+        match pkg_tools {
+            Err(e) => Outcome::Failed(format!("package check tools: {e:#}")),
+            Ok(()) if !dist_ok => Outcome::NotRun("dist failed".into()),
+            Ok(()) => step(package::check::run()),
+        },
+    ));
+    results.push((
+        "reproducible packages",
+        if dist_ok {
+            step(package::check::reproducible())
+        } else {
+            Outcome::NotRun("dist failed".into())
         },
     ));
 
