@@ -13,6 +13,7 @@ pub mod ipc;
 pub mod logging;
 pub mod paths;
 pub mod quarantine;
+pub mod rtp;
 pub mod scan;
 pub mod store;
 pub mod sys;
