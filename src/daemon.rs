@@ -531,9 +531,13 @@ impl Daemon {
             }
         };
         let mut client_gone = false;
+        // Wake often so the reply follows the end of the scan at once; report progress every
+        // 200 ms.
+        let mut last_progress = Instant::now();
         while !done.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(200));
-            if !client_gone {
+            std::thread::sleep(Duration::from_millis(5));
+            if !client_gone && last_progress.elapsed() >= Duration::from_millis(200) {
+                last_progress = Instant::now();
                 let p = ScanProgress {
                     files_scanned: progress.files_scanned.load(Ordering::Relaxed),
                     threats_detected: threats.load(Ordering::Relaxed),
